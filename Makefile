@@ -1,0 +1,47 @@
+# l1ml: `make demo` and `make test` do all set-up themselves on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# COMMAND:DEBIAN_PACKAGE pairs the toolchain needs (g++ compiles the firmware C-simulation)
+APT := g++:g++ make:make
+JOBS ?= $(shell nproc)
+
+.PHONY: help setup demo test test-fast bench lint schemas clean
+
+help:
+	@echo "make demo   set up, then generate and inspect the demo L1 event sample"
+	@echo "make test   set up, then run every test"
+	@echo "make bench  generator throughput per process type"
+
+$(STAMP): pyproject.toml constraints.txt scripts/ensure-apt.sh
+	@scripts/ensure-apt.sh $(APT)
+	@command -v $(PYTHON) >/dev/null || { echo "l1ml needs $(PYTHON) (Python 3.11) on the PATH" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	@touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	@events=$$($(BIN)/l1ml data generate configs/data/demo.yaml --jobs $(JOBS)) && \
+	  $(BIN)/l1ml data inspect "$$events"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_generate.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+schemas: $(STAMP)
+	$(BIN)/l1ml config schema --out schemas
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,68 @@
+"""The `l1ml` command: one click group, one module per sub-command group, each a thin layer over a library function.
+
+User mistakes (`L1mlError`, click usage errors) print one line and exit non-zero, without a traceback;
+`--debug` shows the traceback of any error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from l1ml import __version__
+from l1ml.errors import L1mlError
+
+EXIT_USER_ERROR = 1
+EXIT_INTERNAL_ERROR = 3
+EXIT_INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="l1ml")
+@click.option("--debug", is_flag=True, help="Show the Python traceback of any error.")
+def cli(debug: bool) -> None:
+    """l1ml: machine learning for Level-1 trigger FPGAs.
+
+    \b
+    Pipeline:  data -> train -> convert -> verify -> synth -> deliver
+    Each step writes a run directory with a manifest.json of what went in.
+    """
+
+
+def _register() -> None:
+    from l1ml.cli import config_cmd, data_cmd, hw_cmd
+
+    cli.add_command(data_cmd.data)
+    cli.add_command(config_cmd.config)
+    cli.add_command(hw_cmd.hw)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = cli.main(args=args, prog_name="l1ml", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except L1mlError as e:
+        if debug:
+            raise
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as e:  # a bug, not a user mistake: say so, keep it to one line unless asked
+        if debug:
+            raise
+        click.echo(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", err=True)
+        sys.exit(EXIT_INTERNAL_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,41 @@
+"""`l1ml config`: check a config file, export the JSON schemas."""
+
+from __future__ import annotations
+
+import click
+import yaml
+
+from l1ml.config.kinds import KINDS
+
+
+@click.group()
+def config() -> None:
+    """Config files: validation and JSON schemas."""
+
+
+@config.command()
+@click.argument("kind", type=click.Choice(sorted(KINDS)))
+@click.argument("file", type=click.Path(dir_okay=False))
+def check(kind: str, file: str) -> None:
+    """Validate FILE as a KIND config and print it with every default filled in."""
+    from l1ml.config.loader import load_config
+
+    _, model = load_config(file, KINDS[kind])
+    click.echo(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False).rstrip())
+    click.echo(f"{file}: valid {kind} config", err=True)
+
+
+@config.command()
+@click.argument("kind", type=click.Choice(sorted(KINDS)), required=False)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write every schema as KIND.schema.json here.")
+def schema(kind: str | None, out_dir: str | None) -> None:
+    """Print the JSON schema of a KIND of config, or write all of them with --out."""
+    from l1ml.config.kinds import schema_text, write_schemas
+
+    if out_dir:
+        for path in write_schemas(out_dir):
+            click.echo(str(path))
+    elif kind:
+        click.echo(schema_text(kind), nl=False)
+    else:
+        raise click.UsageError("give a KIND or --out DIR")

@@ -1,0 +1,5 @@
+"""Validated configuration: YAML files read with `yaml.safe_load` into pydantic models that reject unknown keys."""
+
+from l1ml.config.loader import StrictModel, load_config, load_yaml, validate_config
+
+__all__ = ["StrictModel", "load_config", "load_yaml", "validate_config"]

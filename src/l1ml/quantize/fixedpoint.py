@@ -1,0 +1,171 @@
+"""Vivado/Vitis HLS arbitrary-precision types (`ap_fixed`, `ap_ufixed`, `ap_int`, `ap_uint`).
+
+`FixedType.quantize` reproduces the HLS conversion of a real number to the type, rounding and
+overflow mode included, so that a value computed here and the same value in C-simulation have the
+same bit pattern.
+
+>>> t = parse_fixed("ap_fixed<8,3,AP_RND,AP_SAT>")
+>>> t.lsb, t.min_value, t.max_value
+(0.03125, -4.0, 3.96875)
+>>> t.quantize([0.015625, 5.0, -0.02]).tolist()
+[0.03125, 3.96875, -0.03125]
+>>> str(parse_fixed("ap_fixed<16, 6>"))
+'ap_fixed<16,6>'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+ROUNDING_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_INF", "AP_RND_MIN_INF", "AP_RND_CONV")
+OVERFLOW_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
+MAX_WIDTH = 1024  # AP_INT_MAX_W, the default limit of the HLS headers
+MAX_EMULATED_WIDTH = 62  # quantize() works in int64
+
+_TYPE_RE = re.compile(r"^\s*(ap_fixed|ap_ufixed|ap_int|ap_uint)\s*<\s*([^>]*)>\s*$")
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """An HLS fixed-point type: `width` bits in all, `integer` of them left of the binary point (sign included)."""
+
+    width: int
+    integer: int
+    signed: bool = True
+    rounding: str = "AP_TRN"
+    overflow: str = "AP_WRAP"
+    is_int: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.width <= MAX_WIDTH:
+            raise ValueError(f"width W={self.width} must be between 1 and {MAX_WIDTH}")
+        if self.integer > self.width:
+            raise ValueError(f"integer bits I={self.integer} exceed the total width W={self.width}")
+        if self.integer < -self.width:
+            raise ValueError(f"integer bits I={self.integer} below -W={-self.width} leave no representable bit")
+        if self.rounding not in ROUNDING_MODES:
+            raise ValueError(f"rounding mode {self.rounding!r} is not one of {', '.join(ROUNDING_MODES)}")
+        if self.overflow not in OVERFLOW_MODES:
+            raise ValueError(f"overflow mode {self.overflow!r} is not one of {', '.join(OVERFLOW_MODES)}")
+
+    @property
+    def fractional(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** -self.fractional
+
+    @property
+    def min_code(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_code(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def min_value(self) -> float:
+        return self.min_code * self.lsb
+
+    @property
+    def max_value(self) -> float:
+        return self.max_code * self.lsb
+
+    def __str__(self) -> str:
+        if self.is_int:
+            return f"{'ap_int' if self.signed else 'ap_uint'}<{self.width}>"
+        name = "ap_fixed" if self.signed else "ap_ufixed"
+        args = [str(self.width), str(self.integer)]
+        if self.rounding != "AP_TRN" or self.overflow != "AP_WRAP":
+            args.append(self.rounding)
+        if self.overflow != "AP_WRAP":
+            args.append(self.overflow)
+        return f"{name}<{','.join(args)}>"
+
+    def to_codes(self, values: np.ndarray | list[float] | float) -> np.ndarray:
+        """The integer codes (value / lsb) that the type stores for `values`, after rounding and overflow."""
+        if self.width > MAX_EMULATED_WIDTH:
+            raise ValueError(f"{self}: emulation supports widths up to {MAX_EMULATED_WIDTH} bits")
+        x = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{self}: cannot quantise NaN or infinite values")
+        scaled = np.ldexp(x, self.fractional)  # exact: a power-of-two scaling
+        codes = _round(scaled, self.rounding)
+        return _overflow(codes, self)
+
+    def quantize(self, values: np.ndarray | list[float] | float) -> np.ndarray:
+        """`values` converted to this type, as float64 (exact for widths up to 53 bits)."""
+        return np.ldexp(self.to_codes(values).astype(np.float64), -self.fractional)
+
+    def to_bits(self, values: np.ndarray | list[float] | float) -> np.ndarray:
+        """The raw `width`-bit patterns (two's complement for signed types) as unsigned integers."""
+        codes = self.to_codes(values)
+        return (codes & ((1 << self.width) - 1)).astype(np.uint64)
+
+
+def _round(scaled: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "AP_TRN":
+        r = np.floor(scaled)
+    elif mode == "AP_TRN_ZERO":
+        r = np.trunc(scaled)
+    elif mode == "AP_RND":
+        r = np.floor(scaled + 0.5)
+    elif mode == "AP_RND_MIN_INF":
+        r = np.ceil(scaled - 0.5)
+    elif mode == "AP_RND_ZERO":
+        r = np.where(scaled >= 0, np.ceil(scaled - 0.5), np.floor(scaled + 0.5))
+    elif mode == "AP_RND_INF":
+        r = np.where(scaled >= 0, np.floor(scaled + 0.5), np.ceil(scaled - 0.5))
+    else:  # AP_RND_CONV: ties to even
+        r = np.rint(scaled)
+    return r.astype(np.int64)
+
+
+def _overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
+    lo, hi = t.min_code, t.max_code
+    if t.overflow == "AP_WRAP":
+        modulus = 1 << t.width
+        wrapped = np.mod(codes, modulus)
+        return np.where(wrapped > hi, wrapped - modulus, wrapped) if t.signed else wrapped
+    if t.overflow == "AP_SAT_ZERO":
+        return np.where((codes < lo) | (codes > hi), 0, codes)
+    if t.overflow == "AP_SAT_SYM" and t.signed:
+        lo = -hi
+    return np.clip(codes, lo, hi)
+
+
+def parse_fixed(text: str) -> FixedType:
+    """Parse an HLS type string. Raises ValueError with the reason if it is not a valid type."""
+    m = _TYPE_RE.match(text) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(
+            f"{text!r} is not an HLS type: expected ap_fixed<W,I[,Q[,O]]>, ap_ufixed<W,I[,Q[,O]]>, ap_int<W> or ap_uint<W>"
+        )
+    kind, args_text = m.group(1), m.group(2)
+    args = [a.strip() for a in args_text.split(",")]
+    signed = kind in ("ap_fixed", "ap_int")
+    if kind in ("ap_int", "ap_uint"):
+        if len(args) != 1:
+            raise ValueError(f"{text!r}: {kind} takes one parameter, the width")
+        width = _int_arg(args[0], "W", text)
+        # a double converts to ap_int as in C: truncated toward zero, then wrapped
+        return FixedType(width, width, signed, rounding="AP_TRN_ZERO", is_int=True)
+    if not 2 <= len(args) <= 5:
+        raise ValueError(f"{text!r}: {kind} takes W, I and optionally the rounding and overflow modes")
+    width, integer = _int_arg(args[0], "W", text), _int_arg(args[1], "I", text)
+    rounding = args[2] if len(args) > 2 else "AP_TRN"
+    overflow = args[3] if len(args) > 3 else "AP_WRAP"
+    if len(args) == 5 and _int_arg(args[4], "N", text) != 0:
+        raise ValueError(f"{text!r}: saturation bits N other than 0 are not supported")
+    return FixedType(width, integer, signed, rounding, overflow)
+
+
+def _int_arg(s: str, name: str, text: str) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        raise ValueError(f"{text!r}: {name}={s!r} is not an integer") from None

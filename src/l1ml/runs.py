@@ -1,0 +1,87 @@
+"""Run directories and their `manifest.json`: what went in (config, input hashes, seed, versions, command) and what came out."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+#: Distributions whose versions a manifest records when they are installed.
+TOOL_DISTRIBUTIONS = (
+    "l1ml", "numpy", "h5py", "pydantic", "pythia8mc", "matplotlib", "mplhep",
+    "tensorflow", "keras", "qkeras", "hls4ml", "conifer", "xgboost",
+)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tool_versions(names: tuple[str, ...] = TOOL_DISTRIBUTIONS) -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def git_state() -> dict[str, object]:
+    """The l1ml source tree's commit and whether it has uncommitted changes (None outside a git checkout)."""
+    src = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, check=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src, capture_output=True,
+                               text=True, check=True, timeout=10).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def write_json_atomic(path: str | Path, data: object) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_manifest(path: str | Path, *, step: str, config_path: str | Path | None = None, config_text: str | None = None,
+                   resolved: dict | None = None, inputs: dict[str, str | Path] | None = None,
+                   outputs: dict[str, str | Path] | None = None, seed: int | None = None,
+                   extra: dict | None = None) -> dict:
+    """Write a manifest for one step; input and output files are recorded with their SHA-256."""
+    manifest = {
+        "step": step,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "cwd": os.getcwd(),
+        "host": platform.node(),
+        "l1ml_git": git_state(),
+        "tools": tool_versions(),
+        "seed": seed,
+        "config": None if config_path is None else {
+            "path": str(config_path),
+            "sha256": hashlib.sha256(config_text.encode()).hexdigest() if config_text is not None else None,
+            "as_given": config_text,
+            "resolved": resolved,
+        },
+        "inputs": {k: {"path": str(p), "sha256": sha256_file(p)} for k, p in (inputs or {}).items()},
+        "outputs": {k: {"path": str(p), "sha256": sha256_file(p)} for k, p in (outputs or {}).items()},
+    }
+    if extra:
+        manifest.update(extra)
+    write_json_atomic(path, manifest)
+    return manifest
