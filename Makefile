@@ -29,6 +29,7 @@ demo: $(STAMP)
 	  $(BIN)/l1ml data inspect "$$events"
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)

@@ -65,7 +65,7 @@ def write_manifest(path: str | Path, *, step: str, config_path: str | Path | Non
     """Write a manifest for one step; input and output files are recorded with their SHA-256."""
     manifest = {
         "step": step,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": sys.argv,
         "cwd": os.getcwd(),
         "host": platform.node(),
