@@ -10,9 +10,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from helpers import ROOT, SMALL_CONFIG, write_yaml
 from l1ml import __version__
 from l1ml.cli import cli
+
+from helpers import ROOT, SMALL_CONFIG, write_yaml
 
 L1ML = [sys.executable, "-m", "l1ml"]
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, SMALL_CONFIG, write_yaml
 from l1ml.config.data import DataConfig
 from l1ml.config.kinds import KINDS, schema_text
 from l1ml.config.loader import load_config
 from l1ml.errors import L1mlError
+
+from helpers import ROOT, SMALL_CONFIG, write_yaml
 
 GOOD = SMALL_CONFIG.read_text()
 

@@ -6,11 +6,12 @@ import h5py
 import numpy as np
 import pytest
 
-from helpers import write_yaml
 from l1ml.data.events import list_samples, particles_digest, read_file_attrs, read_sample
 from l1ml.data.generate import events_per_process, generate
 from l1ml.data.layout import BLOCKS, CLASS, ETA, PT, SLOT_CLASS, block, multiplicity
 from l1ml.errors import L1mlError
+
+from helpers import write_yaml
 
 TINY = """
 name: tiny

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from helpers import SHARED
 from l1ml.config.hw import list_targets, load_target
 from l1ml.errors import L1mlError
+
+from helpers import SHARED
 
 PARTS = {"vu9p": "xcvu9p-flga2104-2L-e", "vu13p": "xcvu13p-flga2577-2-e", "vx690t": "xc7vx690tffg1927-2"}
 
