@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import click
 import pytest
@@ -152,3 +154,21 @@ def test_inspect_clip_reports_counts(tmp_path):
     r = run("data", "inspect", path, "--clip", "--out", tmp_path / "i")
     assert r.returncode == 0 and "clipped: 1 values with negative pT" in r.stdout
 
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_interrupted_generate_leaves_nothing_behind(tmp_path, sig, code):
+    cfg = write_yaml(tmp_path / "t.yaml", "name: t\nseed: 3\nchunk_events: 50\nsamples:\n  s:\n    events: 5000\n"
+                                            "    processes: [{process: QCD}]\n")
+    out = tmp_path / "t.h5"
+    with subprocess.Popen([*L1ML, "data", "generate", str(cfg), "--out", str(out)], stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 120
+        # text mode reads the progress line's carriage returns as line ends
+        while "events/s" not in (line := proc.stderr.readline()) and time.monotonic() < deadline:
+            assert line, "generate ended before showing progress"
+        proc.send_signal(sig)
+        t0 = time.monotonic()
+        assert proc.wait(timeout=60) == code
+        assert time.monotonic() - t0 < 10, "workers were not stopped promptly"
+        assert "Traceback" not in proc.stderr.read()
+    assert not out.exists() and not list(tmp_path.glob(".t.h5.tmp-*"))

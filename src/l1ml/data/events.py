@@ -1,0 +1,194 @@
+"""Reading and writing L1 event files in the ADC2021 layout.
+
+Two shapes of file are read the same way:
+- an ADC2021 file as published: a dataset `Particles` (N, 19, 4) at the top level; the sample is
+  named after the file;
+- a file of `l1ml data generate`: one group per sample, each holding `Particles` in the same layout,
+  `Particles_Names`, `Particles_Classes`, `ProcessID` (index into the group's `Process_Names`),
+  and the generator settings as attributes.
+
+What is read is checked: the dataset and its shape, NaN or infinite values, class codes that do not
+belong to their slot, negative pT, |eta| beyond the acceptance and phi outside [-pi, pi]. The last
+three may instead be clipped with `clip=True`; every clipped value is counted in `EventSample.clipped`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.data.layout import CLASS, ETA, N_COLUMNS, N_SLOTS, PARTICLES_CLASSES, PARTICLES_NAMES, PHI, PT, SLOT_CLASS
+from l1ml.errors import L1mlError
+
+DATASET = "Particles"
+DEFAULT_ETA_MAX = 5.0
+_PHI_TOLERANCE = 1e-5  # float32 rounding of ±pi
+
+
+@dataclass
+class EventSample:
+    """One sample of events: `particles` (N, 19, 4) float32 in the ADC2021 layout."""
+
+    name: str
+    source: Path
+    particles: np.ndarray
+    process_id: np.ndarray | None = None
+    process_names: list[str] = field(default_factory=list)
+    attrs: dict = field(default_factory=dict)
+    clipped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.particles)
+
+    def features(self) -> np.ndarray:
+        from l1ml.data.layout import to_features
+
+        return to_features(self.particles)
+
+
+def _open(path: Path):
+    import h5py
+
+    if not path.exists():
+        raise L1mlError("no such file", path=path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise L1mlError(f"not a readable HDF5 file ({e})", path=path) from None
+
+
+def list_samples(path: str | Path) -> list[str]:
+    """Sample names in an event file."""
+    path = Path(path)
+    with _open(path) as f:
+        return _sample_names(f, path)
+
+
+def _sample_names(f, path: Path) -> list[str]:
+    import h5py
+
+    if DATASET in f:
+        return [path.stem]
+    names = [k for k, v in f.items() if isinstance(v, h5py.Group) and DATASET in v]
+    if not names:
+        found = ", ".join(sorted(f.keys())) or "nothing"
+        raise L1mlError(f"no dataset '{DATASET}' at the top level or in any group (found: {found})", path=path)
+    return names
+
+
+def read_sample(path: str | Path, sample: str | None = None, *, start: int = 0, stop: int | None = None,
+                clip: bool = False, eta_max: float = DEFAULT_ETA_MAX) -> EventSample:
+    """Read and check one sample. `sample` may be omitted when the file holds only one."""
+    path = Path(path)
+    with _open(path) as f:
+        names = _sample_names(f, path)
+        if sample is None:
+            if len(names) > 1:
+                raise L1mlError(f"the file holds several samples ({', '.join(names)}); choose one", path=path)
+            sample = names[0]
+        elif sample not in names:
+            raise L1mlError(f"no such sample; the file holds: {', '.join(names)}", path=path, key="sample", value=sample)
+        group = f if DATASET in f else f[sample]
+        ds = group[DATASET]
+        where = f"{DATASET}" if group is f else f"{sample}/{DATASET}"
+        if ds.ndim != 3 or ds.shape[1:] != (N_SLOTS, N_COLUMNS):
+            raise L1mlError(f"shape {ds.shape}, expected (N, {N_SLOTS}, {N_COLUMNS})", path=path, key=where)
+        if ds.dtype.kind not in "fiu":
+            raise L1mlError(f"dtype {ds.dtype} is not numeric", path=path, key=where)
+        particles = np.asarray(ds[start:stop], dtype=np.float32)
+        process_id = np.asarray(group["ProcessID"][start:stop]) if "ProcessID" in group else None
+        process_names = [n.decode() if isinstance(n, bytes) else str(n) for n in group["Process_Names"][()]] \
+            if "Process_Names" in group else []
+        attrs = {k: _attr(v) for k, v in group.attrs.items()}
+    clipped = check_particles(particles, path=path, key=where, clip=clip, eta_max=eta_max, first_event=start)
+    return EventSample(sample, path, particles, process_id, process_names, attrs, clipped)
+
+
+def _attr(v):
+    if isinstance(v, bytes):
+        v = v.decode()
+    if isinstance(v, str) and v[:1] in "{[":
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def check_particles(particles: np.ndarray, *, path: Path, key: str, clip: bool, eta_max: float,
+                    first_event: int = 0) -> dict[str, int]:
+    """Validate (and with `clip`, repair in place) an (N, 19, 4) array. Returns the clipped counts."""
+
+    def fail(what: str, mask: np.ndarray, hint: str = "") -> None:
+        events = np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))
+        first = int(events[0]) + first_event
+        raise L1mlError(f"{what} in {len(events)} events (first: event {first}){hint}", path=path, key=key)
+
+    bad = ~np.isfinite(particles)
+    if bad.any():
+        fail("NaN or infinite values", bad)
+    cls = particles[:, :, CLASS]
+    bad = (cls != 0) & (cls != SLOT_CLASS[None, :])
+    if bad.any():
+        fail("class codes that do not match their slot (MET 1, e/gamma 2, muon 3, jet 4, empty 0)", bad)
+
+    clipped: dict[str, int] = {}
+    hint = "; pass clip=True (CLI: --clip) to clip them"
+    checks = [
+        ("negative pT", particles[:, :, PT] < 0, lambda m: np.maximum(particles[:, :, PT], 0, out=particles[:, :, PT])),
+        (f"|eta| > {eta_max:g}", np.abs(particles[:, :, ETA]) > eta_max,
+         lambda m: np.clip(particles[:, :, ETA], -eta_max, eta_max, out=particles[:, :, ETA])),
+        ("phi outside [-pi, pi]", np.abs(particles[:, :, PHI]) > np.pi + _PHI_TOLERANCE,
+         lambda m: np.clip(particles[:, :, PHI], -np.pi, np.pi, out=particles[:, :, PHI])),
+    ]
+    for what, mask, repair in checks:
+        if mask.any():
+            if not clip:
+                fail(what, mask, hint)
+            clipped[what] = int(mask.sum())
+            repair(mask)
+    return clipped
+
+
+def write_samples(path: str | Path, samples: dict, file_attrs: dict) -> None:
+    """Write samples (name -> SampleResult) atomically: a temporary file renamed into place when complete."""
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            for k, v in file_attrs.items():
+                f.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, sort_keys=True)
+            for name, s in samples.items():
+                g = f.create_group(name)
+                g.create_dataset(DATASET, data=s.particles, compression="gzip", shuffle=True)
+                g.create_dataset("Particles_Names", data=PARTICLES_NAMES)
+                g.create_dataset("Particles_Classes", data=PARTICLES_CLASSES)
+                g.create_dataset("ProcessID", data=s.process_id, compression="gzip")
+                g.create_dataset("Process_Names", data=np.array([n.encode() for n in s.process_names]))
+                for k, v in s.info.items():
+                    g.attrs[k] = json.dumps(v, sort_keys=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_file_attrs(path: str | Path) -> dict:
+    path = Path(path)
+    with _open(path) as f:
+        return {k: _attr(v) for k, v in f.attrs.items()}
+
+
+def particles_digest(particles: np.ndarray) -> str:
+    """SHA-256 of an array's bytes, dtype and shape: equal digests mean byte-identical arrays."""
+    import hashlib
+
+    h = hashlib.sha256(f"{particles.dtype.str}{particles.shape}".encode())
+    h.update(np.ascontiguousarray(particles).tobytes())
+    return h.hexdigest()
