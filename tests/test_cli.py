@@ -172,3 +172,12 @@ def test_interrupted_generate_leaves_nothing_behind(tmp_path, sig, code):
         assert time.monotonic() - t0 < 10, "workers were not stopped promptly"
         assert "Traceback" not in proc.stderr.read()
     assert not out.exists() and not list(tmp_path.glob(".t.h5.tmp-*"))
+
+
+def test_export_then_inspect_plain_adc2021_file(small_events, tmp_path):
+    out = tmp_path / "Ato4l.h5"
+    r = run("data", "export", small_events, "--sample", "Ato4l", "--out", out)
+    assert r.returncode == 0 and r.stdout.strip() == str(out), r.stderr
+    r = run("data", "inspect", out, "--out", tmp_path / "i")
+    assert r.returncode == 0 and "sample Ato4l: 100 events" in r.stdout
+    assert_one_line_error(run("data", "export", small_events, "--out", tmp_path / "y.h5"), "several samples")

@@ -125,3 +125,26 @@ def test_several_samples_need_a_choice(tmp_path):
     check_error(path, "several samples (bkg, sig)")
     check_error(path, "no such sample", "bkg, sig", sample="other")
     assert read_sample(path, "sig").name == "sig"
+
+
+def test_export_to_published_layout_round_trips(tmp_path):
+    from l1ml.data.events import export_sample
+
+    src = tmp_path / "two.h5"
+    with h5py.File(src, "w") as f:
+        for name, scale in (("bkg", 1.0), ("sig", 2.0)):
+            g = f.create_group(name)
+            g.create_dataset("Particles", data=adc2021_events() * [scale, 1, 1, 1])
+            g.create_dataset("ProcessID", data=np.zeros(5, dtype=np.int8))
+            g.create_dataset("Process_Names", data=np.array([b"A_4l"]))
+    out = tmp_path / "sig_only.h5"
+    export_sample(src, "sig", out)
+    with h5py.File(out) as f:
+        assert f["Particles"].shape == (5, 19, 4)
+        assert [n.decode() for n in f["Particles_Names"][()]] == ["Pt", "Eta", "Phi", "Class"]
+        assert f.attrs["sample"] == "sig"
+    s = read_sample(out)
+    assert s.name == "sig_only" and np.array_equal(s.particles, read_sample(src, "sig").particles)
+    assert s.process_names == ["A_4l"]
+    with pytest.raises(L1mlError, match="overwrite its own input"):
+        export_sample(src, "sig", src)

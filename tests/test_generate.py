@@ -148,3 +148,22 @@ def test_filter_that_keeps_nothing_fails_clearly(tmp_path):
     with pytest.raises(L1mlError, match="lepton filter kept 0 of 6 events of process 'A_4l'"):
         generate(cfg, out=tmp_path / "x.h5", jobs=1)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_lepton_filter_keeps_only_events_with_a_hard_lepton(tmp_path):
+    cfg = write_yaml(tmp_path / "f.yaml", "name: f\nseed: 5\nsamples:\n  w:\n    events: 30\n    lepton_filter_pt: 23\n"
+                                          "    processes: [{process: W_lnu}]\n")
+    s = read_sample(generate(cfg, out=tmp_path / "f.h5", jobs=1).path)
+    assert np.all(np.maximum(s.particles[:, 1, PT], s.particles[:, 5, PT]) >= 23)
+    info = s.attrs["processes"][0]
+    assert info["events"] == 30 and info["events_tried"] > 30 and 0 < info["filter_efficiency"] < 1
+
+
+def test_pileup_adds_activity_to_the_same_hard_events(tmp_path):
+    text = "name: p\nseed: 5\npileup: {{mean: {mu}}}\nsamples:\n  z:\n    events: 25\n    processes: [{{process: Z_ll}}]\n"
+    jets = {}
+    for mu in (0, 8):
+        p = read_sample(generate(write_yaml(tmp_path / f"p{mu}.yaml", text.format(mu=mu)), out=tmp_path / f"p{mu}.h5",
+                                 jobs=1).path).particles
+        jets[mu] = block(p, "jet")[:, :, PT].sum(axis=1)
+    assert jets[8].mean() > jets[0].mean() + 20

@@ -72,6 +72,19 @@ def inspect(file: str, out_dir: str | None, sample: str | None, clip: bool) -> N
 
 
 @data.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--sample", help="The sample to export (needed when FILE holds several).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Output HDF5 file.")
+def export(file: str, sample: str | None, out: str) -> None:
+    """Write one sample of FILE as a plain ADC2021 file (`Particles` at the top level), for code that reads those."""
+    from l1ml.data.events import export_sample
+
+    s = export_sample(file, sample, out)
+    click.echo(f"exported {len(s)} events of sample {s.name}", err=True)
+    click.echo(out)
+
+
+@data.command()
 def processes() -> None:
     """List the Pythia 8 processes a data config can name."""
     from l1ml.data.processes import PROCESSES

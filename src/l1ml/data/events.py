@@ -14,6 +14,7 @@ three may instead be clipped with `clip=True`; every clipped value is counted in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -155,7 +156,28 @@ def check_particles(particles: np.ndarray, *, path: Path, key: str, clip: bool, 
 
 
 def write_samples(path: str | Path, samples: dict, file_attrs: dict) -> None:
-    """Write samples (name -> SampleResult) atomically: a temporary file renamed into place when complete."""
+    """Write samples (name -> SampleResult) as one group each, atomically."""
+    with _atomic_h5(path) as f:
+        _write_attrs(f, file_attrs)
+        for name, s in samples.items():
+            _write_sample(f.create_group(name), s.particles, s.process_id, s.process_names, s.info)
+
+
+def export_sample(path: str | Path, sample: str | None, out: str | Path) -> EventSample:
+    """Write one sample of `path` as a file in the published ADC2021 layout (`Particles` at the top level)."""
+    s = read_sample(path, sample)
+    out = Path(out)
+    if out.resolve() == Path(path).resolve():
+        raise L1mlError("the export would overwrite its own input", path=out)
+    with _atomic_h5(out) as f:
+        _write_attrs(f, {**read_file_attrs(path), "sample": s.name, "exported_from": str(path)})
+        _write_sample(f, s.particles, s.process_id, s.process_names, s.attrs)
+    return s
+
+
+@contextlib.contextmanager
+def _atomic_h5(path: str | Path):
+    """An HDF5 file open for writing under a temporary name, renamed into place only when complete."""
     import h5py
 
     path = Path(path)
@@ -163,20 +185,25 @@ def write_samples(path: str | Path, samples: dict, file_attrs: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w", track_order=True) as f:
-            for k, v in file_attrs.items():
-                f.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, sort_keys=True)
-            for name, s in samples.items():
-                g = f.create_group(name)
-                g.create_dataset(DATASET, data=s.particles, compression="gzip", shuffle=True)
-                g.create_dataset("Particles_Names", data=PARTICLES_NAMES)
-                g.create_dataset("Particles_Classes", data=PARTICLES_CLASSES)
-                g.create_dataset("ProcessID", data=s.process_id, compression="gzip")
-                g.create_dataset("Process_Names", data=np.array([n.encode() for n in s.process_names]))
-                for k, v in s.info.items():
-                    g.attrs[k] = json.dumps(v, sort_keys=True)
+            yield f
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_attrs(obj, attrs: dict) -> None:
+    for k, v in attrs.items():
+        obj.attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v, sort_keys=True)
+
+
+def _write_sample(group, particles, process_id, process_names, attrs) -> None:
+    group.create_dataset(DATASET, data=particles, compression="gzip", shuffle=True)
+    group.create_dataset("Particles_Names", data=PARTICLES_NAMES)
+    group.create_dataset("Particles_Classes", data=PARTICLES_CLASSES)
+    if process_id is not None:
+        group.create_dataset("ProcessID", data=process_id, compression="gzip")
+        group.create_dataset("Process_Names", data=np.array([n.encode() for n in process_names]))
+    _write_attrs(group, attrs)
 
 
 def read_file_attrs(path: str | Path) -> dict:

@@ -47,6 +47,7 @@ def plot(samples: list[EventSample], out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import mplhep as hep
+    from matplotlib.ticker import MaxNLocator
 
     hep.style.use("CMS")
     paths = []
@@ -69,6 +70,8 @@ def plot(samples: list[EventSample], out_dir: Path) -> list[Path]:
             ax.set_ylabel("fraction")
             if var == "pt":
                 ax.set_yscale("log")
+            if var == "multiplicity":
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             hep.cms.label(data=False, ax=ax, loc=0, fontsize=14, rlabel="")
             ax.legend(fontsize=11)
         fig.tight_layout()
