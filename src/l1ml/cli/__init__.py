@@ -33,9 +33,10 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from l1ml.cli import config_cmd, data_cmd, hw_cmd
+    from l1ml.cli import config_cmd, data_cmd, hw_cmd, train_cmd
 
     cli.add_command(data_cmd.data)
+    cli.add_command(train_cmd.train)
     cli.add_command(config_cmd.config)
     cli.add_command(hw_cmd.hw)
 

@@ -9,11 +9,13 @@ from pydantic import BaseModel
 
 from l1ml.config.data import DataConfig
 from l1ml.config.hw import HwTarget
+from l1ml.config.train import TrainConfig
 from l1ml.errors import L1mlError
 
 KINDS: dict[str, type[BaseModel]] = {
     "data": DataConfig,
     "hw": HwTarget,
+    "train": TrainConfig,
 }
 
 

@@ -141,6 +141,9 @@ def _overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
 def parse_fixed(text: str) -> FixedType:
     """Parse an HLS type string. Raises ValueError with the reason if it is not a valid type."""
     m = _TYPE_RE.match(text) if isinstance(text, str) else None
+    if not m and isinstance(text, str) and "<" in text and ">" not in text:
+        raise ValueError(f"{text!r} is cut short: inside YAML braces or brackets a comma ends the value, "
+                         f"so write the type in quotes, e.g. \"ap_fixed<16,6>\"")
     if not m:
         raise ValueError(
             f"{text!r} is not an HLS type: expected ap_fixed<W,I[,Q[,O]]>, ap_ufixed<W,I[,Q[,O]]>, ap_int<W> or ap_uint<W>"

@@ -1,0 +1,138 @@
+"""Config of `l1ml train`: the data, the model, its quantisation, the training and the evaluation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from l1ml.config.loader import StrictModel
+from l1ml.config.types import FixedTypeStr, Name
+
+LUT_ACTIVATIONS = ("sigmoid", "tanh", "softmax", "softplus", "elu", "selu", "swish", "gelu", "exponential")
+ACTIVATIONS = ("relu", "linear")
+
+
+class DataSelection(StrictModel):
+    events: str = Field(description="a data config (.yaml, generated or reused from its cache) or an event file (.h5)")
+    background: str = Field("background", description="the sample trained on (autoencoders) and that sets the rate thresholds")
+    signals: list[str] = Field(min_length=1, description="samples to evaluate (and, for a BDT, the first one to train against)")
+    max_events: int | None = Field(None, ge=10, description="read at most this many events of each sample")
+    split: dict[Literal["train", "validation", "test"], float] = Field(
+        default_factory=lambda: {"train": 0.5, "validation": 0.1, "test": 0.4},
+        description="fractions of the background; signals are used for evaluation (BDT: split the same way)",
+    )
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v: dict[str, float]) -> dict[str, float]:
+        if set(v) != {"train", "validation", "test"} or any(f <= 0 for f in v.values()):
+            raise ValueError("give positive fractions for train, validation and test")
+        if abs(sum(v.values()) - 1) > 1e-6:
+            raise ValueError(f"the split fractions add up to {sum(v.values()):g}, not 1")
+        return v
+
+
+class DenseLayer(StrictModel):
+    type: Literal["dense"] = "dense"
+    units: int = Field(ge=1, le=4096)
+    activation: str = "relu"
+    batchnorm: bool = False
+    weight: FixedTypeStr | None = Field(None, description="kernel type; default: quantization.weight")
+    bias: FixedTypeStr | None = Field(None, description="bias type; default: quantization.bias")
+    result: FixedTypeStr | None = Field(None, description="output type after the activation; default: quantization.result")
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, v: str) -> str:
+        if v in LUT_ACTIVATIONS:
+            raise ValueError(f"activation {v!r} is computed with a lookup table in firmware and is not bit-exact; "
+                             f"use one of: {', '.join(ACTIVATIONS)}")
+        if v not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {v!r}; use one of: {', '.join(ACTIVATIONS)}")
+        return v
+
+
+class Quantization(StrictModel):
+    """Default fixed-point types (QKeras quantisers round to nearest even and saturate)."""
+
+    input: FixedTypeStr = Field("ap_fixed<12,4>", description="the normalised input as the firmware receives it")
+    weight: FixedTypeStr = "ap_fixed<8,2>"
+    bias: FixedTypeStr = "ap_fixed<8,2>"
+    result: FixedTypeStr = Field("ap_fixed<12,5>", description="layer outputs; relu layers use the unsigned type of the same W, I")
+    score_diff: FixedTypeStr = Field("ap_fixed<10,4>", description="autoencoder: input - reconstruction, before squaring")
+    score_square: FixedTypeStr = Field("ap_ufixed<16,8>", description="each squared term before the sum")
+    score: FixedTypeStr = Field("ap_ufixed<18,14>", description="the anomaly score the firmware outputs")
+
+
+class Pruning(StrictModel):
+    sparsity: float = Field(gt=0, lt=1, description="fraction of weights set to zero by the end of training")
+    begin_epoch: int = Field(0, ge=0)
+
+
+class NetworkModel(StrictModel):
+    kind: Literal["dense_ae", "vae_encoder"]
+    encoder: list[DenseLayer] = Field(min_length=1)
+    latent: int = Field(3, ge=1, le=256)
+    decoder: list[DenseLayer] | Literal["mirror"] = Field("mirror", description="layers after the latent space; 'mirror' reverses the encoder")
+    score: Literal["sum", "mean"] = Field("sum", description="dense_ae: sum of squared differences, or mean (sum x 2^-k, k = ceil(log2(n)))")
+    beta: float = Field(1.0, ge=0, description="vae_encoder: weight of the KL term")
+
+
+class Training(StrictModel):
+    epochs: int = Field(20, ge=1, le=10000, description="quantisation-aware training epochs")
+    float_epochs: int | None = Field(None, ge=1, description="epochs of the float reference model; default: epochs")
+    init_from_float: bool = Field(False, description="start quantisation-aware training from the trained float model (pre-training)")
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    pruning: Pruning | None = None
+
+
+class BdtModel(StrictModel):
+    kind: Literal["bdt"]
+    task: Literal["classification", "regression"] = Field(
+        "classification", description="classification: logistic loss, the score is the raw margin (no sigmoid); "
+                                      "regression: squared error on the 0/1 labels")
+    n_estimators: int = Field(50, ge=1, le=5000)
+    max_depth: int = Field(3, ge=1, le=12)
+    learning_rate: float = Field(0.3, gt=0, le=1)
+    input: FixedTypeStr | None = Field(None, description="default: chosen from the training data ranges")
+    score: FixedTypeStr | None = Field(None, description="default: chosen from the range of the sum of leaves")
+    input_bits: int = Field(16, ge=2, le=32, description="width of the input type chosen from the data")
+    score_bits: int = Field(18, ge=2, le=32, description="width of the score type chosen from the leaves")
+
+
+class Evaluation(StrictModel):
+    rates_khz: list[float] = Field(min_length=1, description="target trigger rates")
+    bunches: int = Field(2544, ge=1, le=3564, description="filled bunches")
+    revolution_khz: float = Field(11.2456, gt=0)
+    min_background_events: int = Field(10, ge=1, description="error if fewer test background events pass a target rate")
+
+    @field_validator("rates_khz")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(r <= 0 for r in v):
+            raise ValueError("rates must be positive")
+        return sorted(v)
+
+    @property
+    def bx_rate_khz(self) -> float:
+        return self.bunches * self.revolution_khz
+
+
+class TrainConfig(StrictModel):
+    """`l1ml train` config."""
+
+    name: Name
+    seed: int = Field(ge=0, lt=2**31)
+    data: DataSelection
+    model: NetworkModel | BdtModel = Field(discriminator="kind")
+    quantization: Quantization = Quantization()
+    training: Training = Training()
+    evaluation: Evaluation
+
+    @model_validator(mode="after")
+    def _network_only(self) -> TrainConfig:
+        if isinstance(self.model, BdtModel) and self.training.pruning is not None:
+            raise ValueError("pruning applies to networks, not to a BDT")
+        return self

@@ -1,0 +1,46 @@
+"""The correspondence between HLS fixed-point types and QKeras quantisers.
+
+QKeras' `quantized_bits(W, I-1, alpha=1)` holds exactly the values of `ap_fixed<W,I>`, and
+`quantized_relu(W, I)` those of `ap_ufixed<W,I>`; both round to the nearest value, ties to even, and
+saturate. So a config type `ap_fixed<W,I>` means `ap_fixed<W,I,AP_RND_CONV,AP_SAT>` once it is in a
+QKeras model, and that full type is what l1ml records for the firmware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from l1ml.quantize.fixedpoint import FixedType, parse_fixed
+
+QKERAS_ROUNDING = "AP_RND_CONV"
+QKERAS_OVERFLOW = "AP_SAT"
+
+
+def qkeras_type(text: str | FixedType) -> FixedType:
+    """The type a QKeras quantiser implements for a config type: same W and I, round-to-even, saturate.
+
+    Raises ValueError if the config asks for other rounding or overflow modes, which QKeras cannot train with.
+    """
+    t = parse_fixed(text) if isinstance(text, str) else text
+    if t.is_int:
+        raise ValueError(f"{t}: use ap_fixed/ap_ufixed types in a network")
+    if (t.rounding, t.overflow) not in (("AP_TRN", "AP_WRAP"), (QKERAS_ROUNDING, QKERAS_OVERFLOW)):
+        raise ValueError(f"{t}: QKeras quantisers round to nearest even and saturate; "
+                         f"write ap_fixed<W,I> or ap_fixed<W,I,{QKERAS_ROUNDING},{QKERAS_OVERFLOW}>")
+    return replace(t, rounding=QKERAS_ROUNDING, overflow=QKERAS_OVERFLOW)
+
+
+def relu_type(t: FixedType) -> FixedType:
+    """A ReLU's output type for a layer whose result type is `t`: the non-negative half of it, same LSB and maximum."""
+    if not t.signed:
+        return t
+    return replace(t, width=t.width - 1, integer=t.integer - 1, signed=False)
+
+
+def quantizer(t: FixedType):
+    """The QKeras quantiser object for `t` (a signed type: quantized_bits; unsigned: quantized_relu)."""
+    from qkeras import quantized_bits, quantized_relu
+
+    if t.signed:
+        return quantized_bits(t.width, t.integer - 1, alpha=1)
+    return quantized_relu(t.width, t.integer)

@@ -1,0 +1,69 @@
+"""The events a training run uses: background and signal samples, split into train, validation and test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.config.train import TrainConfig
+from l1ml.data.events import list_samples, read_sample
+from l1ml.data.layout import feature_names
+from l1ml.errors import L1mlError
+
+
+@dataclass
+class Split:
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+@dataclass
+class TrainingData:
+    events_file: Path
+    features: list[str]
+    background: Split
+    signals: dict[str, Split] = field(default_factory=dict)
+
+
+def resolve_events_file(cfg: TrainConfig, config_path: str | Path) -> Path:
+    """The event file: the given .h5, or the (cached) output of the given data config."""
+    source = Path(cfg.data.events)
+    if source.suffix in (".yaml", ".yml"):
+        from l1ml.data.generate import generate
+
+        return generate(source).path
+    if not source.exists():
+        raise L1mlError("no such event file or data config", path=config_path, key="data.events", value=str(source))
+    return source
+
+
+def split(x: np.ndarray, fractions: dict[str, float], seed: int) -> Split:
+    """A seeded shuffle, then consecutive train/validation/test blocks."""
+    order = np.random.Generator(np.random.PCG64(seed)).permutation(len(x))
+    n_train = int(round(fractions["train"] * len(x)))
+    n_val = int(round(fractions["validation"] * len(x)))
+    x = x[order]
+    return Split(x[:n_train], x[n_train : n_train + n_val], x[n_train + n_val :])
+
+
+def load(cfg: TrainConfig, config_path: str | Path) -> TrainingData:
+    path = resolve_events_file(cfg, config_path)
+    available = list_samples(path)
+    wanted = {"data.background": cfg.data.background, **{f"data.signals.{i}": s for i, s in enumerate(cfg.data.signals)}}
+    for key, name in wanted.items():
+        if name not in available:
+            raise L1mlError(f"no such sample in {path}; it holds: {', '.join(available)}", path=config_path, key=key, value=name)
+
+    def features(name: str, salt: int) -> Split:
+        x = read_sample(path, name, stop=cfg.data.max_events).features().astype(np.float64)
+        return split(x, cfg.data.split, cfg.seed * 1000 + salt)
+
+    return TrainingData(
+        events_file=path,
+        features=feature_names(),
+        background=features(cfg.data.background, 0),
+        signals={name: features(name, i + 1) for i, name in enumerate(cfg.data.signals)},
+    )
