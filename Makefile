@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 .PHONY: help setup demo test test-fast bench lint schemas clean
 
 help:
-	@echo "make demo   set up, then generate and inspect the demo L1 event sample"
+	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT"
 	@echo "make test   set up, then run every test"
 	@echo "make bench  generator throughput per process type"
 
@@ -27,6 +27,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	@events=$$($(BIN)/l1ml data generate configs/data/demo.yaml --jobs $(JOBS)) && \
 	  $(BIN)/l1ml data inspect "$$events"
+	@for model in ae vae bdt; do $(BIN)/l1ml train configs/train/$${model}_demo.yaml || exit 1; done
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

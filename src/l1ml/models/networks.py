@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow 2.14 logs spurious CUDA-plugin errors on CPU-only hosts
@@ -29,9 +28,6 @@ from qkeras import QActivation, QDense  # noqa: E402
 from l1ml.config.train import DenseLayer, NetworkModel, Pruning, Quantization  # noqa: E402
 from l1ml.quantize.fixedpoint import FixedType  # noqa: E402
 from l1ml.quantize.qkeras_types import qkeras_type, quantizer, relu_type  # noqa: E402
-
-# Keras warns when it serialises QKeras quantisers as constraints; the JSON it writes is what QKeras reads back.
-warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API", category=UserWarning)
 
 
 @dataclass

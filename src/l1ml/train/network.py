@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -116,7 +117,10 @@ def save_model(model, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     model = strip_pruning(model)
     arch, weights = out_dir / "model.json", out_dir / "weights.h5"
-    arch.write_text(model.to_json(indent=1))
+    with warnings.catch_warnings():
+        # Keras warns when it serialises QKeras quantisers as constraints; the JSON is what QKeras reads back.
+        warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API", category=UserWarning)
+        arch.write_text(model.to_json(indent=1))
     model.save_weights(weights)
     return {"architecture": arch, "weights": weights}
 
