@@ -230,3 +230,28 @@ def test_pruning_reaches_target_sparsity(tmp_path, small_events):
     assert all(v == pytest.approx(0.5, abs=0.02) for v in sparsity.values())
     arch = (result.run_dir / "model" / "quantized" / "model.json").read_text()
     assert "PruneLowMagnitude" not in arch, "the exported model has no pruning wrappers"
+
+
+def test_bdt_regression_from_a_data_config(tmp_path, monkeypatch):
+    """`data.events` may name a data config: its events are generated (or reused) under runs/data/."""
+    from l1ml.train.run import train
+
+    monkeypatch.chdir(tmp_path)
+    write_yaml(tmp_path / "data.yaml", "name: d\nseed: 2\nsamples:\n  background:\n    events: 300\n"
+                                       "    processes: [{process: W_lnu, fraction: 0.5}, {process: QCD, fraction: 0.5}]\n"
+                                       "  Ato4l:\n    events: 100\n    processes: [{process: A_4l}]\n")
+    cfg = write_yaml(tmp_path / "bdt.yaml", "name: reg\nseed: 1\ndata: {events: data.yaml, signals: [Ato4l]}\n"
+                                            "model: {kind: bdt, task: regression, n_estimators: 10}\n"
+                                            "evaluation: {rates_khz: [3000]}\n")
+    result = train(cfg, log=None)
+    assert list((tmp_path / "runs" / "data" / "d").glob("*/events.h5"))
+    assert json.loads((result.run_dir / "model" / "bdt.json").read_text())["objective"] == "reg:squarederror"
+    assert result.metrics["signals"]["Ato4l"]["quantized"]["auc"] > 0.8
+
+
+def test_batchnorm_layers_from_config():
+    from l1ml.models.networks import build
+
+    model = NetworkModel.model_validate({"kind": "dense_ae", "encoder": [{"units": 8, "batchnorm": True}], "latent": 2})
+    names = [layer.name for layer in build(model, Quantization(), 57, quantized=True, seed=1).score_model.layers]
+    assert "enc_0_bn" in names and "dec_0_bn" in names
