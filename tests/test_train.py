@@ -255,3 +255,17 @@ def test_batchnorm_layers_from_config():
     model = NetworkModel.model_validate({"kind": "dense_ae", "encoder": [{"units": 8, "batchnorm": True}], "latent": 2})
     names = [layer.name for layer in build(model, Quantization(), 57, quantized=True, seed=1).score_model.layers]
     assert "enc_0_bn" in names and "dec_0_bn" in names
+
+
+@pytest.mark.parametrize("kind", ["dense_ae", "vae_encoder"])
+def test_saved_models_load_back_and_predict_the_same(tmp_path, random_inputs, kind):
+    from l1ml.models.networks import build
+    from l1ml.train.network import load_model, save_model
+
+    model = NetworkModel.model_validate({"kind": kind, "encoder": [{"units": 8}], "latent": 2})
+    x = random_inputs.astype(np.float32)
+    for quantized in (False, True):
+        score_model = build(model, Quantization(), 57, quantized=quantized, seed=1).score_model
+        save_model(score_model, tmp_path / str(quantized))
+        loaded = load_model(tmp_path / str(quantized))
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), score_model.predict(x, verbose=0))

@@ -37,10 +37,15 @@ def relu_type(t: FixedType) -> FixedType:
     return replace(t, width=t.width - 1, integer=t.integer - 1, signed=False)
 
 
-def quantizer(t: FixedType):
-    """The QKeras quantiser object for `t` (a signed type: quantized_bits; unsigned: quantized_relu)."""
-    from qkeras import quantized_bits, quantized_relu
+def quantizer(t: FixedType) -> str:
+    """The QKeras quantiser for `t` (signed: quantized_bits; unsigned: quantized_relu), as the string QKeras parses.
 
+    Layers are given the string, not the quantiser object: with Keras 2.14 a QActivation built from an
+    object writes JSON that Keras cannot read back, one built from a string round-trips.
+
+    >>> quantizer(qkeras_type("ap_fixed<8,3>")), quantizer(qkeras_type("ap_ufixed<6,2>"))
+    ('quantized_bits(8,2,alpha=1)', 'quantized_relu(6,2)')
+    """
     if t.signed:
-        return quantized_bits(t.width, t.integer - 1, alpha=1)
-    return quantized_relu(t.width, t.integer)
+        return f"quantized_bits({t.width},{t.integer - 1},alpha=1)"
+    return f"quantized_relu({t.width},{t.integer})"
