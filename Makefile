@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 .PHONY: help setup demo test test-fast bench lint schemas clean
 
 help:
-	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT"
+	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert the networks to HLS"
 	@echo "make test   set up, then run every test"
 	@echo "make bench  generator throughput per process type"
 
@@ -27,10 +27,13 @@ setup: $(STAMP)
 demo: $(STAMP)
 	@events=$$($(BIN)/l1ml data generate configs/data/demo.yaml --jobs $(JOBS)) && \
 	  $(BIN)/l1ml data inspect "$$events"
-	@for model in ae vae bdt; do $(BIN)/l1ml train configs/train/$${model}_demo.yaml || exit 1; done
+	@for model in ae vae bdt; do \
+	  run=$$($(BIN)/l1ml train configs/train/$${model}_demo.yaml) || exit 1; \
+	  if [ $$model != bdt ]; then $(BIN)/l1ml convert "$$run" || exit 1; fi; \
+	done
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -40,7 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py
 
 schemas: $(STAMP)
 	$(BIN)/l1ml config schema --out schemas

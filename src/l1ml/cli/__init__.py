@@ -6,6 +6,7 @@ User mistakes (`L1mlError`, click usage errors) print one line and exit non-zero
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -33,10 +34,11 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from l1ml.cli import config_cmd, data_cmd, hw_cmd, train_cmd
+    from l1ml.cli import config_cmd, convert_cmd, data_cmd, hw_cmd, train_cmd
 
     cli.add_command(data_cmd.data)
     cli.add_command(train_cmd.train)
+    cli.add_command(convert_cmd.convert)
     cli.add_command(config_cmd.config)
     cli.add_command(hw_cmd.hw)
 
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     signal.signal(signal.SIGTERM, _on_sigterm)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow 2.14 logs spurious CUDA-plugin errors on CPU hosts
     try:
         code = cli.main(args=args, prog_name="l1ml", standalone_mode=False)
     except click.exceptions.Abort as e:  # click turns KeyboardInterrupt (and so Terminated) into Abort

@@ -120,6 +120,15 @@ class Evaluation(StrictModel):
         return self.bunches * self.revolution_khz
 
 
+class FirmwareConfig(StrictModel):
+    """How `l1ml convert` builds the firmware of this model (command-line options override)."""
+
+    target: str = Field("vu13p", description="an FPGA target of hw/ (name or YAML path)")
+    backend: Literal["vitis", "vivado"] = Field("vitis", description="hls4ml backend: Vitis HLS, or Vivado HLS")
+    reuse_factor: int = Field(1, ge=1, le=4096, description="hls4ml ReuseFactor: multipliers shared by this many products")
+    clock_period_ns: float | None = Field(None, gt=0, description="default: the target's first clock period")
+
+
 class TrainConfig(StrictModel):
     """`l1ml train` config."""
 
@@ -130,6 +139,7 @@ class TrainConfig(StrictModel):
     quantization: Quantization = Quantization()
     training: Training = Training()
     evaluation: Evaluation
+    firmware: FirmwareConfig = FirmwareConfig()
 
     @model_validator(mode="after")
     def _network_only(self) -> TrainConfig:

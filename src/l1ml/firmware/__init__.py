@@ -1,1 +1,1 @@
-"""Conversion to HLS/VHDL projects with hls4ml and conifer. Arrives with `l1ml convert` (issue 4)."""
+"""Conversion of trained models to HLS projects: hls4ml for networks (conifer for BDTs comes with issue 4)."""

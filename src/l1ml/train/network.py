@@ -10,6 +10,7 @@ An epoch cut short by SIGTERM/SIGINT is lost and runs again on resume.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -112,14 +113,20 @@ def copy_weights(source, target) -> int:
     return copied
 
 
+@contextlib.contextmanager
+def quiet_qkeras_serialisation():
+    """Keras warns when it serialises QKeras quantisers as constraints; the JSON is what QKeras reads back."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API", category=UserWarning)
+        yield
+
+
 def save_model(model, out_dir: Path) -> dict[str, Path]:
     """Architecture JSON and HDF5 weights, the portable form hls4ml reads."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = strip_pruning(model)
     arch, weights = out_dir / "model.json", out_dir / "weights.h5"
-    with warnings.catch_warnings():
-        # Keras warns when it serialises QKeras quantisers as constraints; the JSON is what QKeras reads back.
-        warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API", category=UserWarning)
+    with quiet_qkeras_serialisation():
         arch.write_text(model.to_json(indent=1))
     model.save_weights(weights)
     return {"architecture": arch, "weights": weights}
@@ -130,6 +137,7 @@ def load_model(out_dir: Path):
 
     objects: dict = {}
     _add_supported_quantized_objects(objects)
-    model = tf.keras.models.model_from_json((out_dir / "model.json").read_text(), custom_objects=objects)
+    with quiet_qkeras_serialisation():
+        model = tf.keras.models.model_from_json((out_dir / "model.json").read_text(), custom_objects=objects)
     model.load_weights(out_dir / "weights.h5")
     return model

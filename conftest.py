@@ -1,4 +1,4 @@
-"""Shared fixtures: the small generated sample is made once per test session."""
+"""Fixtures shared by tests/ and firmware_tests/: the small generated sample is made once per test session."""
 
 from __future__ import annotations
 

@@ -1,0 +1,93 @@
+"""hls4ml projects for the quantised networks of `l1ml train`, with every precision set so that the
+C-simulation equals the QKeras model bit for bit.
+
+The recipe (checked by firmware_tests/ on trained models, test events and adversarial inputs):
+- the input type is the run's input type, not hls4ml's default `ap_fixed<16,6>`;
+- a linear `QActivation(quantized_bits)` right after a dense layer is removed by hls4ml's optimisers
+  without its type being carried over, so the dense layer's result type is set to it;
+- every other type is what `config_from_keras_model(granularity="name")` reads off the QKeras
+  quantisers: `ap_fixed<W,I,AP_RND_CONV,AP_SAT>` / `ap_ufixed<...>`, with accumulators wide enough
+  for the exact sums of the layers l1ml builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from l1ml.config.hw import HwTarget
+from l1ml.errors import L1mlError
+
+BACKENDS = {"vitis": "Vitis", "vivado": "Vivado"}
+PROJECT = "l1ml_model"
+
+
+@dataclass
+class HlsProject:
+    model: object  # hls4ml ModelGraph
+    out_dir: Path
+    config: dict
+
+
+def exact_config(model, input_type: str, *, backend: str, reuse_factor: int) -> dict:
+    import hls4ml
+
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=BACKENDS[backend])
+    cfg["Model"]["ReuseFactor"] = reuse_factor
+    cfg["Model"]["Strategy"] = "Latency"
+    layers = cfg["LayerName"]
+    layers[model.layers[0].name]["Precision"]["result"] = input_type
+    for layer in model.layers:
+        if type(layer).__name__ != "QActivation" or not str(layer.activation).startswith("quantized_bits"):
+            continue
+        source = layer.inbound_nodes[0].inbound_layers
+        if type(source).__name__ in ("QDense", "Dense"):
+            layers[source.name]["Precision"]["result"] = layers[layer.name]["Precision"]["result"]
+    return cfg
+
+
+def convert(model, input_type: str, out_dir: Path, target: HwTarget, *, backend: str = "vitis", reuse_factor: int = 1,
+            clock_period_ns: float | None = None) -> HlsProject:
+    """Write the hls4ml project for `model` to `out_dir` (replaced as a whole) and return it."""
+    from l1ml.train.network import quiet_qkeras_serialisation
+
+    if backend not in BACKENDS:
+        raise L1mlError(f"unknown backend; choose one of: {', '.join(BACKENDS)}", key="--backend", value=backend)
+    with quiet_qkeras_serialisation():
+        return _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_period_ns)
+
+
+def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_period_ns) -> HlsProject:
+    import hls4ml
+
+    cfg = exact_config(model, input_type, backend=backend, reuse_factor=reuse_factor)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    clock = clock_period_ns or target.default_clock_ns
+    try:
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model, hls_config=cfg, output_dir=str(tmp / "hls4ml_prj"), project_name=PROJECT, backend=BACKENDS[backend],
+            io_type="io_parallel", part=target.part, clock_period=clock)
+        hls_model.write()
+        (tmp / "hls4ml_config.yaml").write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
+        (tmp / "convert.json").write_text(json.dumps({
+            "tool": "hls4ml", "backend": BACKENDS[backend], "io_type": "io_parallel", "strategy": "Latency",
+            "reuse_factor": reuse_factor, "part": target.part, "target": target.name, "clock_period_ns": clock,
+            "input_type": input_type, "project": PROJECT,
+        }, indent=1) + "\n")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    hls_model.config.config["OutputDir"] = str(out_dir / "hls4ml_prj")
+    return HlsProject(hls_model, out_dir, cfg)
+
+
+def _plain(value):
+    """The config as plain YAML types (hls4ml keeps a few numpy and tuple values)."""
+    return json.loads(json.dumps(value, default=str))
