@@ -222,7 +222,7 @@ def _plots(cfg: TrainConfig, scores, histories, metrics, run_dir: Path) -> list[
     thresholds = {row["rate_khz"]: row["threshold"] for row in metrics["thresholds"]["quantized"]}
     ylabel = histories.get("bdt", {}).get("metric", "loss")
     return [
-        plots.training_curves({k: v for k, v in histories.items()}, out / "training.png", ylabel=ylabel),
+        plots.training_curves(histories, out / "training.png", ylabel=ylabel),
         plots.score_distributions(scores["quantized"]["background"], signals["quantized"], thresholds, out / "scores.png",
                                   "quantised"),
         plots.roc_curves({f: scores[f]["background"] for f in FLAVOURS}, signals, cfg.evaluation.bx_rate_khz, out / "roc.png"),
