@@ -27,7 +27,7 @@ def compiled(request, trained_runs, small_events):
     events = np.concatenate([read_sample(small_events, s).features() for s in list_samples(small_events)])
     huge = events[:20].copy()
     huge[:, 0::3] = 1e5  # every pT far beyond the input range: saturates in the normalisation
-    inputs = np.vstack([norm.apply_quantized(np.vstack([events, huge]), norm.type),
+    inputs = np.vstack([norm.apply_quantized(np.vstack([events, huge])),
                         adversarial_inputs(norm.type, events.shape[1])]).astype(np.float32)
     return hls_model, load_model(run_dir / "model" / "quantized"), inputs, result.out_dir, norm
 
@@ -78,6 +78,21 @@ def test_one_lsb_in_one_firmware_weight_is_caught(tmp_path, trained_runs, small_
         start, end = match.start(1) + offset, match.end(1) + offset
         path.write_text(text[:start] + repr(float(match.group(1)) + lsb) + text[end:])
     project.model._compile()  # rebuild the C++ as it is on disk, without writing the project again
-    events = norm.apply_quantized(read_sample(small_events, "background").features(), norm.type).astype(np.float32)
+    events = norm.apply_quantized(read_sample(small_events, "background").features()).astype(np.float32)
     result = compare("csim vs qkeras", project.model.predict(events), qmodel.predict(events, verbose=0))
     assert not result.passed, "a one-LSB weight change went unnoticed"
+
+
+def test_hls4ml_own_precisions_are_not_exact(tmp_path, trained_runs, small_events):
+    """Why the recipe exists: with hls4ml's own precisions the same model does not match QKeras."""
+    from l1ml.config.hw import load_target
+    from l1ml.firmware.hls import convert
+    from l1ml.train.network import load_model
+
+    run_dir = trained_runs["dense_ae"]
+    norm = Normalisation.load(run_dir / "normalisation.json")
+    qmodel = load_model(run_dir / "model" / "quantized")
+    project = convert(qmodel, norm.input_type, tmp_path / "fw", load_target("vu9p"), exact=False)
+    project.model.compile()
+    events = norm.apply_quantized(read_sample(small_events, "background").features()).astype(np.float32)
+    assert not compare("csim vs qkeras", project.model.predict(events), qmodel.predict(events, verbose=0)).passed

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from l1ml.config.hw import list_targets, load_target
+from l1ml.config.hw import hw_dir, list_targets, load_target
 from l1ml.errors import L1mlError
 
 from helpers import SHARED
@@ -49,6 +49,6 @@ def test_unknown_target_lists_known():
 
 def test_target_by_path_validates(tmp_path):
     bad = tmp_path / "t.yaml"
-    bad.write_text((load_target.__globals__["hw_dir"]() / "vu9p.yaml").read_text().replace("dsp: 6840", "dsp: -1"))
+    bad.write_text((hw_dir() / "vu9p.yaml").read_text().replace("dsp: 6840", "dsp: -1"))
     with pytest.raises(L1mlError, match=r"resources\.dsp"):
         load_target(bad)

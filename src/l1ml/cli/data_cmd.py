@@ -29,10 +29,10 @@ def generate(config: str, out: str | None, jobs: int | None, force: bool, quiet:
 
     result = run(config, out=out, jobs=jobs, force=force, progress=None if quiet else _progress())
     if not quiet:
-        sys.stderr.write("\n" if not result.reused else "")
         if result.reused:
             click.echo(f"unchanged config: reusing {result.path}", err=True)
         else:
+            sys.stderr.write("\n")  # end the progress line
             rate = sum(result.events.values()) / max(result.seconds, 1e-9)
             counts = ", ".join(f"{k} {v}" for k, v in result.events.items())
             click.echo(f"generated {counts} in {result.seconds:.1f} s ({rate:.0f} events/s)", err=True)

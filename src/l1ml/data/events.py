@@ -140,18 +140,16 @@ def check_particles(particles: np.ndarray, *, path: Path, key: str, clip: bool, 
     clipped: dict[str, int] = {}
     hint = "; pass clip=True (CLI: --clip) to clip them"
     checks = [
-        ("negative pT", particles[:, :, PT] < 0, lambda m: np.maximum(particles[:, :, PT], 0, out=particles[:, :, PT])),
-        (f"|eta| > {eta_max:g}", np.abs(particles[:, :, ETA]) > eta_max,
-         lambda m: np.clip(particles[:, :, ETA], -eta_max, eta_max, out=particles[:, :, ETA])),
-        ("phi outside [-pi, pi]", np.abs(particles[:, :, PHI]) > np.pi + _PHI_TOLERANCE,
-         lambda m: np.clip(particles[:, :, PHI], -np.pi, np.pi, out=particles[:, :, PHI])),
+        ("negative pT", PT, particles[:, :, PT] < 0, 0.0, np.inf),
+        (f"|eta| > {eta_max:g}", ETA, np.abs(particles[:, :, ETA]) > eta_max, -eta_max, eta_max),
+        ("phi outside [-pi, pi]", PHI, np.abs(particles[:, :, PHI]) > np.pi + _PHI_TOLERANCE, -np.pi, np.pi),
     ]
-    for what, mask, repair in checks:
+    for what, column, mask, lo, hi in checks:
         if mask.any():
             if not clip:
                 fail(what, mask, hint)
             clipped[what] = int(mask.sum())
-            repair(mask)
+            np.clip(particles[:, :, column], lo, hi, out=particles[:, :, column])
     return clipped
 
 

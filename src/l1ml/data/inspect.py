@@ -61,9 +61,9 @@ def plot(samples: list[EventSample], out_dir: Path) -> list[Path]:
         kinds = [k for k in BLOCKS if not (k == "met" and var in ("multiplicity", "eta"))]
         fig, axes = plt.subplots(1, len(kinds), figsize=(7 * len(kinds), 6.5))
         for ax, kind in zip(np.atleast_1d(axes), kinds):
+            bins = _bins(var, kind, samples, col)
             for s in samples:
                 values = _values(s, kind, col)
-                bins = _bins(var, kind, samples, col)
                 counts, edges = np.histogram(values, bins=bins)
                 hep.histplot(counts / max(len(values), 1), edges, ax=ax, label=s.name)
             ax.set_xlabel(f"{LABELS[kind]} {xlabel}")

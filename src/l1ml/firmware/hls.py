@@ -34,12 +34,19 @@ class HlsProject:
     config: dict
 
 
-def exact_config(model, input_type: str, *, backend: str, reuse_factor: int) -> dict:
+def hls4ml_config(model, *, backend: str, reuse_factor: int) -> dict:
+    """hls4ml's own configuration of `model`, as `config_from_keras_model(granularity="name")` gives it."""
     import hls4ml
 
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=BACKENDS[backend])
     cfg["Model"]["ReuseFactor"] = reuse_factor
     cfg["Model"]["Strategy"] = "Latency"
+    return cfg
+
+
+def exact_config(model, input_type: str, *, backend: str, reuse_factor: int) -> dict:
+    """hls4ml's configuration with the precisions that make the C-simulation equal QKeras (see the module doc)."""
+    cfg = hls4ml_config(model, backend=backend, reuse_factor=reuse_factor)
     layers = cfg["LayerName"]
     layers[model.layers[0].name]["Precision"]["result"] = input_type
     for layer in model.layers:
@@ -52,20 +59,26 @@ def exact_config(model, input_type: str, *, backend: str, reuse_factor: int) -> 
 
 
 def convert(model, input_type: str, out_dir: Path, target: HwTarget, *, backend: str = "vitis", reuse_factor: int = 1,
-            clock_period_ns: float | None = None) -> HlsProject:
-    """Write the hls4ml project for `model` to `out_dir` (replaced as a whole) and return it."""
+            clock_period_ns: float | None = None, exact: bool = True) -> HlsProject:
+    """Write the hls4ml project for `model` to `out_dir` (replaced as a whole) and return it.
+
+    `exact=False` keeps hls4ml's own precisions: only to measure what the exact recipe changes.
+    """
     from l1ml.train.network import quiet_qkeras_serialisation
 
     if backend not in BACKENDS:
         raise L1mlError(f"unknown backend; choose one of: {', '.join(BACKENDS)}", key="--backend", value=backend)
     with quiet_qkeras_serialisation():
-        return _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_period_ns)
+        return _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_period_ns, exact)
 
 
-def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_period_ns) -> HlsProject:
+def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_period_ns, exact) -> HlsProject:
     import hls4ml
 
-    cfg = exact_config(model, input_type, backend=backend, reuse_factor=reuse_factor)
+    if exact:
+        cfg = exact_config(model, input_type, backend=backend, reuse_factor=reuse_factor)
+    else:
+        cfg = hls4ml_config(model, backend=backend, reuse_factor=reuse_factor)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     clock = clock_period_ns or target.default_clock_ns

@@ -45,9 +45,9 @@ class Normalisation:
         t = self.type
         return np.clip(np.ldexp(np.asarray(x, dtype=np.float64) - self.offset, -self.shift), t.min_value, t.max_value)
 
-    def apply_quantized(self, x: np.ndarray, input_type: FixedType) -> np.ndarray:
+    def apply_quantized(self, x: np.ndarray) -> np.ndarray:
         """Normalised inputs on the firmware's input grid."""
-        return input_type.quantize(self.apply(x))
+        return self.type.quantize(self.apply(x))
 
     def to_dict(self) -> dict:
         return {
