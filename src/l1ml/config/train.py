@@ -120,6 +120,15 @@ class Evaluation(StrictModel):
         return self.bunches * self.revolution_khz
 
 
+class VerifyConfig(StrictModel):
+    """What `l1ml verify` accepts: the firmware is always compared bit for bit; its physics against the float model within these."""
+
+    auc_tolerance: float = Field(0.02, ge=0, le=1, description="largest |AUC(firmware) - AUC(float)| per signal")
+    efficiency_tolerance: float = Field(0.05, ge=0, le=1, description="largest |efficiency difference| per signal and rate")
+    min_events: int = Field(100_000, ge=0, description="random inputs on the input grid fill the verified sample up to this")
+    vhdl_events: int = Field(200, ge=1, description="events simulated with GHDL (BDT VHDL)")
+
+
 class FirmwareConfig(StrictModel):
     """How `l1ml convert` builds the firmware of this model (command-line options override)."""
 
@@ -140,6 +149,7 @@ class TrainConfig(StrictModel):
     training: Training = Training()
     evaluation: Evaluation
     firmware: FirmwareConfig = FirmwareConfig()
+    verify: VerifyConfig = VerifyConfig()
 
     @model_validator(mode="after")
     def _network_only(self) -> TrainConfig:

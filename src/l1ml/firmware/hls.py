@@ -25,6 +25,7 @@ from l1ml.errors import L1mlError
 
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado"}
 PROJECT = "l1ml_model"
+EMULATOR = "emulator.json"
 
 
 @dataclass
@@ -87,6 +88,7 @@ def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_pe
             model, hls_config=cfg, output_dir=str(tmp / "hls4ml_prj"), project_name=PROJECT, backend=BACKENDS[backend],
             io_type="io_parallel", part=target.part, clock_period=clock)
         hls_model.write()
+        _write_emulator(hls_model, tmp / EMULATOR)
         (tmp / "hls4ml_config.yaml").write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
         (tmp / "convert.json").write_text(json.dumps({
             "tool": "hls4ml", "backend": BACKENDS[backend], "io_type": "io_parallel", "strategy": "Latency",
@@ -99,6 +101,17 @@ def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_pe
         shutil.rmtree(tmp, ignore_errors=True)
     hls_model.config.config["OutputDir"] = str(out_dir / "hls4ml_prj")
     return HlsProject(hls_model, out_dir, cfg)
+
+
+def _write_emulator(hls_model, path: Path) -> None:
+    """The emulator specification of the converted graph, or the reason why there is none."""
+    from l1ml.firmware.emulator import EmulatorUnsupported, save_spec, spec_from_hls4ml
+
+    try:
+        spec = spec_from_hls4ml(hls_model)
+    except EmulatorUnsupported as exc:
+        spec = {"format": "l1ml-emulator-network/1", "unsupported": str(exc)}
+    save_spec(spec, path)
 
 
 def _plain(value):

@@ -133,7 +133,8 @@ def _train_network(cfg: TrainConfig, data: TrainingData, run_dir: Path, say: Log
             outputs[f"{flavour}_{kind}"] = path
 
     def score(flavour: str, events: np.ndarray) -> np.ndarray:
-        inputs = norm.apply(events).astype(np.float32)
+        # the quantised model gets inputs on the firmware's input grid, exactly as the firmware receives them
+        inputs = (norm.apply_quantized(events) if flavour == "quantized" else norm.apply(events)).astype(np.float32)
         return nets[flavour].score_model.predict(inputs, batch_size=4096, verbose=0)[:, 0].astype(np.float64)
 
     scores = {f: {"background": score(f, data.background.test), **{s: score(f, v.test) for s, v in data.signals.items()}}

@@ -1,0 +1,115 @@
+"""What `l1ml verify` checks: a firmware project, its C-simulation, its emulator and the models it must agree with.
+
+A subject is built from a training run (`RUN_DIR`) or from a brought-your-own conversion (`--out DIR` of
+`l1ml convert --keras/--xgboost/--conifer`). Every subject provides the firmware's input type and the
+outputs of the models on firmware inputs; a training run also provides its test events, the float
+model and the recorded thresholds, for the physics checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.errors import L1mlError
+from l1ml.quantize.fixedpoint import FixedType, parse_fixed
+
+
+@dataclass
+class Subject:
+    kind: str  # "network" or "bdt"
+    target: Path  # the run or BYO folder
+    firmware_dir: Path  # RUN_DIR/firmware/<backend>
+    input_type: FixedType
+    n_features: int
+    model_name: str  # what the firmware must equal bit for bit, e.g. "QKeras"
+    model_output: Callable[[np.ndarray], np.ndarray]  # on firmware inputs
+    csim_sources: Callable[[], object]  # -> csim.Sources
+    emulator: object | None = None  # has predict(x)
+    emulator_note: str = ""
+    extra_checks: list[Callable] = field(default_factory=list)  # (subject, sample, csim_out) -> list of checks
+    # training runs only
+    run: RunContext | None = None
+
+
+@dataclass
+class RunContext:
+    config: object  # TrainConfig
+    metrics: dict
+    score_type: FixedType
+    test_events: dict[str, np.ndarray]  # raw features by sample; "background" first
+    raw_to_firmware: Callable[[np.ndarray], np.ndarray]
+    float_score: Callable[[np.ndarray], np.ndarray]  # raw events -> float model score
+
+
+def firmware_dir(target: Path, backend: str | None, wanted: tuple[str, ...]) -> Path:
+    """The converted project under target/firmware/ (the only one, or the one named by --backend)."""
+    root = target / "firmware"
+    found = sorted(p.parent.name for p in root.glob("*/convert.json"))
+    found = [b for b in found if b in wanted]
+    if backend:
+        if backend not in found:
+            raise L1mlError(f"no {backend} firmware here; run `l1ml convert` first (found: {', '.join(found) or 'none'})",
+                            path=root, key="--backend", value=backend)
+        return root / backend
+    if not found:
+        raise L1mlError("no converted firmware; run `l1ml convert` first", path=root)
+    return root / found[0]
+
+
+def from_run(run_dir: Path, backend: str | None = None) -> Subject:
+    from l1ml.config.loader import load_config
+    from l1ml.config.train import BdtModel, TrainConfig
+    from l1ml.train.data import load
+
+    config_path = run_dir / "config.yaml"
+    _, cfg = load_config(config_path, TrainConfig)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    data = load(cfg, config_path)
+    tests = {"background": data.background.test, **{name: s.test for name, s in data.signals.items()}}
+    if isinstance(cfg.model, BdtModel):
+        from l1ml.verify.bdt_subject import bdt_run_subject
+
+        return bdt_run_subject(run_dir, cfg, metrics, tests, backend)
+    return _network_run_subject(run_dir, cfg, metrics, tests, backend)
+
+
+def _network_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend: str | None) -> Subject:
+    from l1ml.quantize.normalisation import Normalisation
+    from l1ml.train.network import load_model
+
+    fw = firmware_dir(run_dir, backend, ("vitis", "vivado"))
+    norm = Normalisation.load(run_dir / "normalisation.json")
+    quantized = load_model(run_dir / "model" / "quantized")
+    float_model = load_model(run_dir / "model" / "float")
+
+    def float_score(raw: np.ndarray) -> np.ndarray:
+        return _keras_predict(float_model, norm.apply(raw))[:, 0]
+
+    context = RunContext(cfg, metrics, parse_fixed(metrics["score_type"]), tests, norm.apply_quantized, float_score)
+    subject = network_subject(run_dir, fw, quantized, norm.type)
+    subject.run = context
+    return subject
+
+
+def network_subject(target: Path, fw: Path, model, input_type: FixedType, model_name: str = "QKeras") -> Subject:
+    from l1ml.firmware import csim
+    from l1ml.firmware.emulator import NetworkEmulator
+    from l1ml.firmware.hls import EMULATOR, PROJECT
+
+    spec = json.loads((fw / EMULATOR).read_text()) if (fw / EMULATOR).is_file() else {"unsupported": "no emulator.json"}
+    emulator = None if "unsupported" in spec else NetworkEmulator(spec)
+    return Subject(
+        kind="network", target=target, firmware_dir=fw, input_type=input_type, n_features=int(model.input_shape[-1]),
+        model_name=model_name, model_output=lambda x: _keras_predict(model, x),
+        csim_sources=lambda: csim.hls4ml_sources(fw / "hls4ml_prj", PROJECT),
+        emulator=emulator, emulator_note=spec.get("unsupported", ""))
+
+
+def _keras_predict(model, x: np.ndarray) -> np.ndarray:
+    # on the input grid, float32 holds every input exactly (input types are at most 24 bits wide)
+    return model.predict(np.asarray(x, dtype=np.float32), batch_size=8192, verbose=0).astype(np.float64)
