@@ -25,7 +25,8 @@ def verify(target: str, backend: str | None, events: int | None, data: str | Non
     """
     from pathlib import Path
 
-    from l1ml.verify.run import VerifyOptions, verify as run
+    from l1ml.verify.run import VerifyOptions
+    from l1ml.verify.run import verify as run
 
     options = VerifyOptions(backend=backend, events=events, data=Path(data) if data else None, random=random_n,
                             min_events=min_events, threads=threads)

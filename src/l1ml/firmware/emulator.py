@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,53 +98,100 @@ def save_spec(spec: dict, path: Path) -> None:
     Path(path).write_text(json.dumps(spec, separators=(",", ":")) + "\n")
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """What a value can be: within [lo, hi], on a grid of 2**-frac."""
+
+    lo: float
+    hi: float
+    frac: int
+
+
+def _contains(t: FixedType, b: Bounds) -> bool:
+    return b.frac <= t.fractional and b.lo >= t.min_value and b.hi <= t.max_value
+
+
+def _cast(t: FixedType, b: Bounds):
+    """(function casting a value within b to t, bounds of the result); the identity when t holds every such value."""
+    if _contains(t, b):
+        return (lambda v: v), b
+    if t.overflow == "AP_WRAP":
+        return t.quantize_float, Bounds(t.min_value, t.max_value, t.fractional)
+    return t.quantize_float, Bounds(max(b.lo, t.min_value), min(b.hi, t.max_value), t.fractional)
+
+
 class NetworkEmulator:
-    """Evaluates an emulator specification on batches of inputs (events x features, on the input grid)."""
+    """Evaluates an emulator specification on batches of inputs (events x features).
+
+    Each cast is skipped where the value's bounds (tracked layer by layer from the types and the
+    weights) show that it cannot change the value.
+    """
 
     def __init__(self, spec: dict, threads: int | None = None):
         self.spec = spec
         self.threads = threads or len(os.sched_getaffinity(0))
         self.approximate = [layer["name"] for layer in spec["layers"] if layer["class"] == "Softmax"]
-        self._steps = [self._compile(layer) for layer in spec["layers"]]
+        bounds: dict[str, Bounds] = {}
+        self._steps = []
+        for layer in spec["layers"]:
+            step, bounds[layer["output"]] = self._compile(layer, bounds)
+            self._steps.append(step)
 
     @classmethod
     def load(cls, path: Path, threads: int | None = None) -> NetworkEmulator:
         return cls(json.loads(Path(path).read_text()), threads)
 
     @staticmethod
-    def _compile(layer: dict):
+    def _compile(layer: dict, bounds: dict[str, Bounds]):
         t = parse_fixed(layer["result_type"])
         cls = layer["class"]
+        src = layer["inputs"][0]
         if cls == "Input":
-            return lambda values, x: t.quantize_float(x)
+            cast, out = _cast(t, Bounds(-np.inf, np.inf, 10**6))
+            return (lambda values, x: cast(x)), out
         if cls == "Dense":
             w_t, b_t, acc_t = (parse_fixed(layer[k]) for k in ("weight_type", "bias_type", "accum_type"))
             w = np.ldexp(np.array(layer["weight_codes"], dtype=np.float64), -w_t.fractional)
             b = acc_t.quantize(np.ldexp(np.array(layer["bias_codes"], dtype=np.float64), -b_t.fractional))
-            src = layer["inputs"][0]
+            x_b = bounds[src]
+            lo = b + np.minimum(w * x_b.lo, w * x_b.hi).sum(axis=0)
+            hi = b + np.maximum(w * x_b.lo, w * x_b.hi).sum(axis=0)
+            acc_cast, acc_b = _cast(acc_t, Bounds(float(lo.min()), float(hi.max()), max(x_b.frac + w_t.fractional, acc_t.fractional)))
+            cast, out = _cast(t, acc_b)
 
             def dense(values, x):
                 acc = values[src] @ w
                 acc += b
-                return t.quantize_float(acc_t.quantize_float(acc))
-            return dense
+                return cast(acc_cast(acc))
+            return dense, out
+        if cls == "Activation" and layer["activation"] == "relu":
+            x_b = bounds[src]
+            cast, out = _cast(t, Bounds(max(x_b.lo, 0.0), max(x_b.hi, 0.0), x_b.frac))
+            if not t.signed and t.overflow != "AP_WRAP":  # a saturating unsigned cast already maps negatives to 0
+                return (lambda values, x: t.quantize_float(values[src])), out
+            return (lambda values, x: cast(np.maximum(values[src], 0.0))), out
         if cls == "Activation":
-            src = layer["inputs"][0]
-            if layer["activation"] == "relu":
-                return lambda values, x: t.quantize_float(np.maximum(values[src], 0.0))
-            return lambda values, x: t.quantize_float(values[src])
+            cast, out = _cast(t, bounds[src])
+            return (lambda values, x: cast(values[src])), out
         if cls == "Merge":
-            a, b = layer["inputs"]
+            a, b_name = layer["inputs"]
+            p, q = bounds[a], bounds[b_name]
+            if layer["op"] == "multiply":
+                corners = [p.lo * q.lo, p.lo * q.hi, p.hi * q.lo, p.hi * q.hi]
+                exact = Bounds(min(corners), max(corners), p.frac + q.frac)
+            elif layer["op"] == "add":
+                exact = Bounds(p.lo + q.lo, p.hi + q.hi, max(p.frac, q.frac))
+            else:
+                exact = Bounds(p.lo - q.hi, p.hi - q.lo, max(p.frac, q.frac))
             op = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply}[layer["op"]]
-            return lambda values, x: t.quantize_float(op(values[a], values[b]))
+            cast, out = _cast(t, exact)
+            return (lambda values, x: cast(op(values[a], values[b_name]))), out
         if cls == "Softmax":
-            src = layer["inputs"][0]
-
             def softmax(values, x):
                 z = values[src] - values[src].max(axis=1, keepdims=True)
                 e = np.exp(z)
                 return e / e.sum(axis=1, keepdims=True)
-            return softmax
+            return softmax, Bounds(0.0, 1.0, 60)
         raise EmulatorUnsupported(f"layer class {cls}")
 
     def _run_block(self, x: np.ndarray) -> np.ndarray:
