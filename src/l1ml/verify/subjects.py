@@ -96,7 +96,10 @@ def _network_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend
     return subject
 
 
-def network_subject(target: Path, fw: Path, model, input_type: FixedType, model_name: str = "QKeras") -> Subject:
+def network_subject(target: Path, fw: Path, model, input_type: FixedType, model_name: str = "QKeras",
+                    quantize_inputs: bool = False) -> Subject:
+    """`quantize_inputs`: the model has no input quantiser of its own, so it is given the inputs as the firmware's
+    input type holds them (otherwise it sees the raw values, and its own quantiser must agree with the firmware's)."""
     from l1ml.firmware import csim
     from l1ml.firmware.emulator import NetworkEmulator
     from l1ml.firmware.hls import EMULATOR, PROJECT
@@ -105,7 +108,8 @@ def network_subject(target: Path, fw: Path, model, input_type: FixedType, model_
     emulator = None if "unsupported" in spec else NetworkEmulator(spec)
     return Subject(
         kind="network", target=target, firmware_dir=fw, input_type=input_type, n_features=int(model.input_shape[-1]),
-        model_name=model_name, model_output=lambda x: _keras_predict(model, x),
+        model_name=model_name,
+        model_output=(lambda x: _keras_predict(model, input_type.quantize(x))) if quantize_inputs else (lambda x: _keras_predict(model, x)),
         csim_sources=lambda: csim.hls4ml_sources(fw / "hls4ml_prj", PROJECT),
         emulator=emulator, emulator_note=spec.get("unsupported", ""))
 
