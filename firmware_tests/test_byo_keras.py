@@ -73,6 +73,7 @@ def test_po2_kernels_are_rewritten_without_changing_the_model():
     model = load_keras(*_files("qkeras_mnist_dense"))
     new, rewritten = rewrite_po2(model)
     assert rewritten == ["q_dense_2"]
-    assert "quantized_bits(10,1" in str(new.get_layer("q_dense_2").get_config()["kernel_quantizer"])
+    quantizer = new.get_layer("q_dense_2").get_config()["kernel_quantizer"]
+    assert quantizer["class_name"] == "quantized_bits" and (quantizer["config"]["bits"], quantizer["config"]["integer"]) == (10, 1)
     x = np.random.Generator(np.random.PCG64(1)).uniform(0, 1, size=(256, 784)).astype(np.float32)
     assert np.array_equal(model.predict(x, verbose=0), new.predict(x, verbose=0))
