@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 .PHONY: help setup demo test test-fast bench lint schemas clean
 
 help:
-	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert the networks to HLS"
+	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert the networks to HLS and verify them (C-simulation)"
 	@echo "make test   set up, then run every test"
 	@echo "make bench  generator throughput per process type"
 
@@ -29,7 +29,7 @@ demo: $(STAMP)
 	  $(BIN)/l1ml data inspect "$$events"
 	@for model in ae vae bdt; do \
 	  run=$$($(BIN)/l1ml train configs/train/$${model}_demo.yaml) || exit 1; \
-	  if [ $$model != bdt ]; then $(BIN)/l1ml convert "$$run" || exit 1; fi; \
+	  if [ $$model != bdt ]; then $(BIN)/l1ml convert "$$run" && $(BIN)/l1ml verify "$$run" || exit 1; fi; \
 	done
 
 test: $(STAMP)
@@ -41,6 +41,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
+	$(BIN)/python benchmarks/emulation.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py
