@@ -68,7 +68,8 @@ def test_verify_needs_inputs_for_byo(three_layer, tmp_path):
 
 
 def test_po2_kernels_are_rewritten_without_changing_the_model():
-    from l1ml.firmware.byo import load_keras, rewrite_po2
+    from l1ml.firmware.byo import rewrite_po2
+    from l1ml.train.network import load_keras
 
     model = load_keras(*_files("qkeras_mnist_dense"))
     new, rewritten = rewrite_po2(model)
@@ -77,3 +78,17 @@ def test_po2_kernels_are_rewritten_without_changing_the_model():
     assert quantizer["class_name"] == "quantized_bits" and (quantizer["config"]["bits"], quantizer["config"]["integer"]) == (10, 1)
     x = np.random.Generator(np.random.PCG64(1)).uniform(0, 1, size=(256, 784)).astype(np.float32)
     assert np.array_equal(model.predict(x, verbose=0), new.predict(x, verbose=0))
+
+
+def test_mnist_with_po2_kernels_converts_and_verifies(tmp_path):
+    """784 inputs, a quantized_relu input quantiser and po2 kernels: logits bit for bit after the rewrite."""
+    from l1ml.firmware.byo import convert_keras
+
+    out = tmp_path / "mnist"
+    convert_keras(*_files("qkeras_mnist_dense"), out, input_type=None, target="vu9p", backend="vitis", reuse_factor=1,
+                  clock_period_ns=None)
+    info = json.loads((out / "byo.json").read_text())
+    assert info["po2_kernels_rewritten"] == ["q_dense_2"] and info["model_quantizes_inputs"]
+    report = verify(out, VerifyOptions(random=2000), log=lambda m: None)
+    assert report.passed, report.summary_lines()
+    assert [c.name.split(" ")[0] for c in report.checks] == ["bit_exact", "emulator", "softmax"]

@@ -45,7 +45,7 @@ def test_verify_passes_and_reports(converted, kind):
     for category in ("test:background", "adversarial:edges", "adversarial:ties", "adversarial:empty_event",
                      "adversarial:huge_pt", "random"):
         assert by_cat[category]["events"] > 0 and by_cat[category]["mismatches"] == 0, category
-    assert data["sample"]["events"] == 3000 or data["sample"]["events"] > 3000
+    assert data["sample"]["events"] >= 3000
     assert (run_dir / "verify" / "firmware_vs_float.png").stat().st_size > 1000
     assert (run_dir / "verify" / "residuals.png").stat().st_size > 1000
     again = verify(run_dir, FAST, log=lambda m: None)

@@ -1,1 +1,1 @@
-"""Conversion of trained models to HLS projects: hls4ml for networks (conifer for BDTs comes with issue 4)."""
+"""Firmware: hls4ml projects of networks (conifer for BDTs is still to come), their batched C-simulation and emulator."""

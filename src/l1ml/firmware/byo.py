@@ -13,10 +13,8 @@ part verified bit for bit; the softmax is verified within a tolerance.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 from l1ml.errors import L1mlError
@@ -27,46 +25,15 @@ DEFAULT_INPUT_TYPE = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
 BYO_FILE = "byo.json"
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    if (out / BYO_FILE).exists() and not force:
-        return
+def _check_out(out: Path) -> None:
+    """--out may be new, empty, or an earlier conversion (replaced); anything else is the user's and is left alone."""
     if out.exists() and any(out.iterdir()) and not (out / BYO_FILE).exists():
         raise L1mlError("the output folder exists and is not an l1ml conversion; choose a new --out", path=out)
 
 
-@contextlib.contextmanager
-def _quiet_loading():
-    """Keras warns that the initialisers of a model read from JSON are unseeded; the weights are loaded right after."""
-    from l1ml.train.network import quiet_qkeras_serialisation
-
-    with quiet_qkeras_serialisation(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"The initializer \w+ is unseeded", category=UserWarning)
-        yield
-
-
-def load_keras(arch: Path, weights: Path | None):
-    """A Keras/QKeras model from an architecture JSON and HDF5 weights, or from one full-model .h5 file."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    from qkeras.utils import _add_supported_quantized_objects
-
-    objects: dict = {}
-    _add_supported_quantized_objects(objects)
-    for path in (arch, weights):
-        if path is not None and not Path(path).is_file():
-            raise L1mlError("no such file", path=path)
-    try:
-        with _quiet_loading():
-            if weights is None:
-                model = tf.keras.models.load_model(arch, custom_objects=objects, compile=False)
-            else:
-                model = tf.keras.models.model_from_json(Path(arch).read_text(), custom_objects=objects)
-                model.load_weights(weights)
-    except (ValueError, OSError, KeyError, TypeError) as exc:
-        raise L1mlError(f"cannot load the Keras model: {str(exc).splitlines()[0]}", path=weights or arch) from None
-    return model
+def _first_layer(model):
+    """The first layer after the input (Sequential models do not list their InputLayer)."""
+    return model.layers[1] if type(model.layers[0]).__name__ == "InputLayer" else model.layers[0]
 
 
 def input_type_of(model, given: str | None) -> str:
@@ -75,7 +42,7 @@ def input_type_of(model, given: str | None) -> str:
     the model's quantiser is an error."""
     import hls4ml
 
-    first = model.layers[1] if type(model.layers[0]).__name__ == "InputLayer" else model.layers[0]
+    first = _first_layer(model)
     own = None
     if type(first).__name__ == "QActivation" and "quantized_bits" in str(first.get_config()["activation"]):
         cfg = hls4ml.utils.config_from_keras_model(model, granularity="name")
@@ -98,7 +65,8 @@ def rewrite_po2(model):
     """
     import numpy as np
     import tensorflow as tf
-    from qkeras.utils import _add_supported_quantized_objects
+
+    from l1ml.train.network import qkeras_objects, quiet_qkeras_serialisation
 
     config = json.loads(model.to_json())
     rewritten, kernels = [], {}
@@ -116,10 +84,8 @@ def rewrite_po2(model):
         rewritten.append(layer.name)
     if not rewritten:
         return model, []
-    objects: dict = {}
-    _add_supported_quantized_objects(objects)
-    with _quiet_loading():
-        new = tf.keras.models.model_from_json(json.dumps(config), custom_objects=objects)
+    with quiet_qkeras_serialisation():
+        new = tf.keras.models.model_from_json(json.dumps(config), custom_objects=qkeras_objects())
     new.set_weights(model.get_weights())
     for name, values in kernels.items():
         layer = new.get_layer(name)
@@ -131,28 +97,27 @@ def rewrite_po2(model):
 
 
 def model_quantizes_inputs(model) -> bool:
-    first = model.layers[1] if type(model.layers[0]).__name__ == "InputLayer" else model.layers[0]
-    return type(first).__name__ == "QActivation"
+    return type(_first_layer(model)).__name__ == "QActivation"
 
 
 def logits_model(model):
     """The model without its final softmax, or None if it does not end in one."""
     import tensorflow as tf
 
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    if type(last).__name__ not in ("Activation", "Softmax") or (
-            type(last).__name__ == "Activation" and getattr(activation, "__name__", "") != "softmax"):
+    from l1ml.firmware.hls import is_softmax
+
+    if not is_softmax(model.layers[-1]):
         return None
     return tf.keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
 
 
 def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: str | None, target: str, backend: str,
-                  reuse_factor: int, clock_period_ns: float | None, force: bool = False) -> Path:
+                  reuse_factor: int, clock_period_ns: float | None) -> Path:
     from l1ml.config.hw import load_target
     from l1ml.firmware.hls import convert
+    from l1ml.train.network import load_keras
 
-    _prepare_out(out, force)
+    _check_out(out)
     model = load_keras(arch, weights)
     if len(model.inputs) != 1 or len(model.outputs) != 1 or len(model.input_shape) != 2:
         raise L1mlError("only models with one flat input (events x features) and one output convert", path=arch)

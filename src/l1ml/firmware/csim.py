@@ -13,11 +13,13 @@ whole batches of events in one call, on every core.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,10 @@ import numpy as np
 from l1ml.errors import L1mlError
 
 CXX = os.environ.get("CXX", "g++")
-FLAGS = ["-O2", "-std=c++17", "-fPIC", "-shared", "-pthread", "-w"]
+# GCC 12's checks behind the three -Wno- flags analyse the large static weight initialisers very slowly; turning them
+# off changes no generated code and cut the demo AE's compile from 28 s to 8 s
+FLAGS = ["-O2", "-std=c++17", "-fPIC", "-shared", "-pthread", "-w",
+         "-Wno-free-nonheap-object", "-Wno-mismatched-dealloc", "-Wno-mismatched-new-delete"]
 DRIVER_VERSION = 1
 
 
@@ -94,6 +99,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("L1ML_CACHE") or Path.home() / ".cache" / "l1ml")
 
 
+@functools.lru_cache(maxsize=1)
 def compiler_version() -> str:
     try:
         return subprocess.run([CXX, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
@@ -125,8 +131,6 @@ class BuildResult:
 
 def build(sources: Sources) -> BuildResult:
     """Compile `sources` with the batch driver into a shared library, or reuse the cached one."""
-    import time
-
     key = content_hash(sources)
     final = cache_root() / "csim" / key[:24]
     library = final / "libl1ml_csim.so"
@@ -204,7 +208,7 @@ def hls4ml_sources(project_dir: Path, project: str) -> Sources:
     top = TopFunction(m.group(1), f"firmware/{project}.h", m.group(2), int(m.group(3)), m.group(4), int(m.group(5)))
     files = {}
     for path in sorted(fw.rglob("*")):
-        if path.is_file() and path.suffix in (".h", ".cpp", ".hpp") and not (path.parent.name == "weights" and path.suffix == ".txt"):
+        if path.is_file() and path.suffix in (".h", ".cpp", ".hpp"):  # not weights/*.txt: the headers hold the weights
             files[str(path.relative_to(project_dir))] = path.read_text()
     top_cpp = f"firmware/{project}.cpp"
     files[top_cpp], n = _LOAD_RE.subn("", files[top_cpp])

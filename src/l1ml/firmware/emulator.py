@@ -9,7 +9,7 @@ refuses a layer it cannot emulate exactly. Each layer does what the hls4ml templ
   accumulator, that is `wrap(bias + x @ W)`: one matrix product.
 - ReLU: `x > 0 ? (res_t) x : 0`; linear: `(res_t) x`.
 - Add / Subtract / Multiply: the exact result cast to the result type.
-- Softmax: lookup tables in firmware; evaluated here in float (flagged as approximate).
+Anything else (a softmax's lookup tables, say) is refused: the emulator is exact or absent.
 
 The specification is plain JSON (weights as integer codes), written next to the project by
 `l1ml convert`, so verification needs neither TensorFlow nor hls4ml. `l1ml verify` proves the emulator
@@ -30,7 +30,7 @@ from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 EXACT_BITS = 52  # float64 holds integers up to 2**53; one bit of margin for the rounding offsets
 CHUNK = 4096  # events per block: keeps each layer's arrays in the CPU caches
-SUPPORTED = ("Input", "Dense", "Activation", "Merge", "Softmax")
+SUPPORTED = ("Input", "Dense", "Activation", "Merge")
 
 
 class EmulatorUnsupported(Exception):
@@ -84,14 +84,12 @@ def _dense_spec(hls_model, layer) -> dict:
         raise EmulatorUnsupported(f"layer {layer.name!r} multiplies with {product!r} products")
     if acc_t.fractional < x_t.fractional + w_t.fractional or acc_t.overflow != "AP_WRAP":
         raise EmulatorUnsupported(f"layer {layer.name!r}: accumulator {acc_t} does not hold the exact products of {x_t} and {w_t}")
-    w = w_t.quantize(np.asarray(layer.weights["weight"].data, dtype=np.float64).reshape(layer.get_attr("n_in"), layer.get_attr("n_out")))
-    n_in = w.shape[0]
+    n_in, n_out = layer.get_attr("n_in"), layer.get_attr("n_out")
     if x_t.width + w_t.width + int(np.ceil(np.log2(n_in + 1))) > EXACT_BITS:
         raise EmulatorUnsupported(f"layer {layer.name!r}: sums of {x_t} x {w_t} over {n_in} inputs exceed float64's exact range")
-    b = b_t.quantize(np.asarray(layer.weights["bias"].data, dtype=np.float64).reshape(-1))
     return {"input_type": str(x_t), "weight_type": str(w_t), "bias_type": str(b_t), "accum_type": str(acc_t),
-            "weight_codes": np.ldexp(w, w_t.fractional).astype(np.int64).tolist(),
-            "bias_codes": np.ldexp(b, b_t.fractional).astype(np.int64).tolist()}
+            "weight_codes": w_t.to_codes(np.reshape(layer.weights["weight"].data, (n_in, n_out))).tolist(),
+            "bias_codes": b_t.to_codes(np.ravel(layer.weights["bias"].data)).tolist()}
 
 
 def save_spec(spec: dict, path: Path) -> None:
@@ -130,7 +128,6 @@ class NetworkEmulator:
     def __init__(self, spec: dict, threads: int | None = None):
         self.spec = spec
         self.threads = threads or len(os.sched_getaffinity(0))
-        self.approximate = [layer["name"] for layer in spec["layers"] if layer["class"] == "Softmax"]
         bounds: dict[str, Bounds] = {}
         self._steps = []
         for layer in spec["layers"]:
@@ -186,12 +183,6 @@ class NetworkEmulator:
             op = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply}[layer["op"]]
             cast, out = _cast(t, exact)
             return (lambda values, x: cast(op(values[a], values[b_name]))), out
-        if cls == "Softmax":
-            def softmax(values, x):
-                z = values[src] - values[src].max(axis=1, keepdims=True)
-                e = np.exp(z)
-                return e / e.sum(axis=1, keepdims=True)
-            return softmax, Bounds(0.0, 1.0, 60)
         raise EmulatorUnsupported(f"layer class {cls}")
 
     def _run_block(self, x: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ def exact_config(model, input_type: str, *, backend: str, reuse_factor: int) -> 
     layers = cfg["LayerName"]
     layers[model.input_names[0]]["Precision"]["result"] = input_type  # the input layer (Sequential models hide it)
     for layer in model.layers:
-        if _is_softmax(layer):
+        if is_softmax(layer):
             layers[layer.name].update(_softmax_config(int(layer.output_shape[-1])))
         if type(layer).__name__ != "QActivation" or not str(layer.activation).startswith("quantized_bits"):
             continue
@@ -62,8 +62,10 @@ def exact_config(model, input_type: str, *, backend: str, reuse_factor: int) -> 
     return cfg
 
 
-def _is_softmax(layer) -> bool:
-    return type(layer).__name__ == "Softmax" or getattr(getattr(layer, "activation", None), "__name__", "") == "softmax"
+def is_softmax(layer) -> bool:
+    """A Softmax layer, or an Activation("softmax") layer."""
+    name = type(layer).__name__
+    return name == "Softmax" or (name == "Activation" and getattr(layer.activation, "__name__", "") == "softmax")
 
 
 def _softmax_config(n_classes: int) -> dict:

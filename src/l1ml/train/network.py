@@ -115,10 +115,21 @@ def copy_weights(source, target) -> int:
 
 @contextlib.contextmanager
 def quiet_qkeras_serialisation():
-    """Keras warns when it serialises QKeras quantisers as constraints; the JSON is what QKeras reads back."""
+    """Keras warns when it serialises QKeras quantisers as constraints (the JSON is what QKeras reads back), and that
+    the initialisers of a model read from JSON are unseeded (its weights are loaded right after)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"The initializer \w+ is unseeded", category=UserWarning)
         yield
+
+
+def qkeras_objects() -> dict:
+    """The custom objects Keras needs to read QKeras layers and quantisers."""
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict = {}
+    _add_supported_quantized_objects(objects)
+    return objects
 
 
 def save_model(model, out_dir: Path) -> dict[str, Path]:
@@ -133,11 +144,23 @@ def save_model(model, out_dir: Path) -> dict[str, Path]:
 
 
 def load_model(out_dir: Path):
-    from qkeras.utils import _add_supported_quantized_objects
+    """A model saved by `save_model`."""
+    return load_keras(out_dir / "model.json", out_dir / "weights.h5")
 
-    objects: dict = {}
-    _add_supported_quantized_objects(objects)
-    with quiet_qkeras_serialisation():
-        model = tf.keras.models.model_from_json((out_dir / "model.json").read_text(), custom_objects=objects)
-    model.load_weights(out_dir / "weights.h5")
-    return model
+
+def load_keras(arch: Path, weights: Path | None):
+    """A Keras/QKeras model from an architecture JSON and HDF5 weights, or from one full-model .h5 file."""
+    from l1ml.errors import L1mlError
+
+    for path in (arch, weights):
+        if path is not None and not Path(path).is_file():
+            raise L1mlError("no such file", path=path)
+    try:
+        with quiet_qkeras_serialisation():
+            if weights is None:
+                return tf.keras.models.load_model(arch, custom_objects=qkeras_objects(), compile=False)
+            model = tf.keras.models.model_from_json(Path(arch).read_text(), custom_objects=qkeras_objects())
+            model.load_weights(weights)
+            return model
+    except (ValueError, OSError, KeyError, TypeError) as exc:
+        raise L1mlError(f"cannot load the Keras model: {str(exc).splitlines()[0]}", path=weights or arch) from None

@@ -19,15 +19,15 @@ SOFTMAX_TOLERANCE = 0.01
 
 def byo_subject(target: Path, backend: str | None) -> Subject:
     info = read_byo(target)
-    if info["kind"] == "keras":
-        return _keras_subject(target, info, backend)
-    from l1ml.verify.bdt_subject import byo_bdt_subject
-
-    return byo_bdt_subject(target, info, backend)
+    if info["kind"] != "keras":
+        raise L1mlError(f"cannot verify a model of kind {info['kind']!r} yet", path=target / "byo.json", key="kind",
+                        value=info["kind"])
+    return _keras_subject(target, info, backend)
 
 
 def _keras_subject(target: Path, info: dict, backend: str | None) -> Subject:
-    from l1ml.firmware.byo import load_keras, logits_model
+    from l1ml.firmware.byo import logits_model
+    from l1ml.train.network import load_keras
 
     files = info["model_files"]
     model = load_keras(target / "model" / files["architecture"],

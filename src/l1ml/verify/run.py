@@ -4,7 +4,7 @@ Checks (each with counts, in the report and in the printed summary):
 - `bit_exact`: C-simulation == quantised model on every verified event (test events, adversarial
   blocks, random inputs over the whole input grid);
 - `emulator`: the vectorised emulator == C-simulation on the same events;
-- model-specific checks (BDT leaves against xgboost, GHDL against C-simulation, softmax tolerance);
+- model-specific checks (today: a classifier's softmax within tolerance);
 - for training runs, `thresholds` (the recorded bit patterns are what the firmware's scores give) and
   `physics` (AUC and efficiency at each rate within the configured tolerances of the float model).
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.data.layout import CLASS, PT
 from l1ml.errors import L1mlError
 from l1ml.verify.bitexact import Sample, adversarial_parts, compare, random_inputs
 from l1ml.verify.report import Check, Report, plots
@@ -50,8 +51,8 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print) 
     firmware = library.run(sample.x)
     csim_s = time.perf_counter() - start
 
-    checks: list = [compare("bit_exact", firmware, subject.model_output(sample.x), sample=sample)]
-    checks[0].name = f"bit_exact (C-simulation vs {subject.model_name})"
+    checks: list = [compare(f"bit_exact (C-simulation vs {subject.model_name})", firmware, subject.model_output(sample.x),
+                            sample=sample)]
     emulator_rate = None
     if subject.emulator is not None:
         start = time.perf_counter()
@@ -60,11 +61,12 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print) 
         checks.append(compare("emulator (emulator vs C-simulation)", emulated, firmware, sample=sample))
     for extra in subject.extra_checks:
         checks.extend(extra(subject, sample, firmware))
-    scores = None
+    scores = float_scores = None
     if subject.run is not None:
-        scores = _firmware_scores(subject, sample, firmware)
+        scores = _firmware_scores(sample, firmware)
+        float_scores = {name: subject.run.float_score(ev[: len(scores[name])]) for name, ev in subject.run.test_events.items()}
         checks.append(_threshold_check(subject, scores))
-        checks.append(_physics_check(subject, scores))
+        checks.append(_physics_check(subject, scores, float_scores))
 
     info = {
         "kind": subject.kind,
@@ -78,8 +80,7 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print) 
     report = Report(target, subject.firmware_dir, checks, info)
     out = target / "verify"
     if scores is not None:
-        float_bg = subject.run.float_score(subject.run.test_events["background"])
-        plots(scores["background"], float_bg, "float model", out)
+        plots(scores["background"], float_scores["background"], "float model", out)
     report.write(out)
     return report
 
@@ -90,7 +91,7 @@ def _subject(target: Path, options: VerifyOptions) -> Subject:
     if (target / "config.yaml").is_file() and (target / "metrics.json").is_file():
         if options.data is not None or options.random is not None:
             raise L1mlError("a training run is verified on its own test events; --data and --random are for "
-                            "models converted with --keras/--xgboost/--conifer", path=target)
+                            "models converted with --keras", path=target)
         return subjects.from_run(target, options.backend)
     if (target / "byo.json").is_file():
         from l1ml.verify.byo import byo_subject
@@ -116,20 +117,18 @@ def _sample(subject: Subject, options: VerifyOptions) -> Sample:
         min_events = 0
     if options.min_events is not None:
         min_events = options.min_events
+    # features are (pT, eta, phi) per object slot: every third column is a pT
     parts.update(adversarial_parts(t, n, raw_to_firmware=subject.run.raw_to_firmware if subject.run else None,
-                                   raw_events=raw_events, pt_columns=slice(0, None, 3) if subject.run else None))
+                                   raw_events=raw_events, pt_columns=slice(PT, None, CLASS) if subject.run else None))
     missing = min_events - sum(len(v) for v in parts.values())
     if missing > 0:
         parts["random"] = random_inputs(t, n, missing)
     return Sample.from_parts(parts)
 
 
-def _firmware_scores(subject: Subject, sample: Sample, firmware: np.ndarray) -> dict[str, np.ndarray]:
-    out = {}
-    for name, a, b in sample.blocks:
-        if name.startswith("test:"):
-            out[name[5:]] = firmware[a:b, 0]
-    return out
+def _firmware_scores(sample: Sample, firmware: np.ndarray) -> dict[str, np.ndarray]:
+    """The firmware's scores of the test events, by sample."""
+    return {name[5:]: firmware[a:b, 0] for name, a, b in sample.blocks if name.startswith("test:")}
 
 
 def _threshold_check(subject: Subject, scores: dict[str, np.ndarray]) -> Check:
@@ -157,14 +156,13 @@ def _threshold_check(subject: Subject, scores: dict[str, np.ndarray]) -> Check:
                  events=len(rows), mismatches=len(bad))
 
 
-def _physics_check(subject: Subject, scores: dict[str, np.ndarray]) -> Check:
+def _physics_check(subject: Subject, scores: dict[str, np.ndarray], float_scores: dict[str, np.ndarray]) -> Check:
     """AUC and efficiency at each rate of the firmware against the float model."""
     from l1ml.train.rates import auc, efficiency, threshold_for_rate
 
     run = subject.run
     tol = run.config.verify
     bx = run.metrics["bx_rate_khz"]
-    float_scores = {name: run.float_score(ev[: len(scores[name])]) for name, ev in run.test_events.items()}
     results, bad = {}, []
     for name in scores:
         if name == "background":

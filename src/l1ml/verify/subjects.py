@@ -68,13 +68,11 @@ def from_run(run_dir: Path, backend: str | None = None) -> Subject:
 
     config_path = run_dir / "config.yaml"
     _, cfg = load_config(config_path, TrainConfig)
+    if isinstance(cfg.model, BdtModel):
+        raise L1mlError("BDT firmware (conifer) cannot be converted or verified yet; only networks can", path=run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     data = load(cfg, config_path)
     tests = {"background": data.background.test, **{name: s.test for name, s in data.signals.items()}}
-    if isinstance(cfg.model, BdtModel):
-        from l1ml.verify.bdt_subject import bdt_run_subject
-
-        return bdt_run_subject(run_dir, cfg, metrics, tests, backend)
     return _network_run_subject(run_dir, cfg, metrics, tests, backend)
 
 
