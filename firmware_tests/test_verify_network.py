@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 
 from l1ml.verify.run import VerifyOptions, verify
+
+from helpers import copy_run, find_check
 
 FAST = VerifyOptions(min_events=3000)
 
@@ -22,14 +23,6 @@ def converted(trained_runs):
     return trained_runs
 
 
-def _copy(run_dir, tmp_path):
-    target = tmp_path / run_dir.name
-    shutil.copytree(run_dir, target)
-    return target
-
-
-def _check(report, prefix):
-    return next(c for c in report.checks if c.name.startswith(prefix))
 
 
 @pytest.mark.parametrize("kind", ["dense_ae", "vae_encoder"])
@@ -53,7 +46,7 @@ def test_verify_passes_and_reports(converted, kind):
 
 
 def test_one_lsb_in_one_header_weight_fails(converted, tmp_path):
-    run_dir = _copy(converted["dense_ae"], tmp_path)
+    run_dir = copy_run(converted["dense_ae"], tmp_path)
     header = run_dir / "firmware" / "vitis" / "hls4ml_prj" / "firmware" / "weights" / "w3.h"
     text = header.read_text()
     body = text.index("= {") + 3
@@ -62,11 +55,11 @@ def test_one_lsb_in_one_header_weight_fails(converted, tmp_path):
     header.write_text(text[:m.start()] + f"{float(m.group()) + lsb:.6f}" + text[m.end():])
     report = verify(run_dir, FAST, log=lambda m: None)
     assert not report.passed
-    assert _check(report, "bit_exact").mismatches > 0 and _check(report, "emulator").mismatches > 0
+    assert find_check(report, "bit_exact").mismatches > 0 and find_check(report, "emulator").mismatches > 0
 
 
 def test_input_scaling_off_by_one_bit_fails(converted, tmp_path):
-    run_dir = _copy(converted["dense_ae"], tmp_path)
+    run_dir = copy_run(converted["dense_ae"], tmp_path)
     path = run_dir / "normalisation.json"
     norm = json.loads(path.read_text())
     norm["shift"] = [s - 1 for s in norm["shift"]]
@@ -76,14 +69,14 @@ def test_input_scaling_off_by_one_bit_fails(converted, tmp_path):
 
 
 def test_threshold_off_by_one_lsb_fails(converted, tmp_path):
-    run_dir = _copy(converted["dense_ae"], tmp_path)
+    run_dir = copy_run(converted["dense_ae"], tmp_path)
     path = run_dir / "metrics.json"
     metrics = json.loads(path.read_text())
     metrics["thresholds"]["quantized"][0]["threshold_bits"] += 1
     path.write_text(json.dumps(metrics))
     report = verify(run_dir, FAST, log=lambda m: None)
     assert report.failed == ["thresholds"]
-    assert "recorded" in _check(report, "thresholds").message
+    assert "recorded" in find_check(report, "thresholds").message
 
 
 def test_cli_exit_status_and_summary(converted, tmp_path):
@@ -95,7 +88,7 @@ def test_cli_exit_status_and_summary(converted, tmp_path):
     ok = CliRunner().invoke(cli, ["verify", str(run_dir), "--min-events", "2000"])
     assert ok.exit_code == 0, ok.stderr
     assert ok.stdout.strip().endswith("report.json") and "bit_exact" in ok.stderr
-    bad_dir = _copy(run_dir, tmp_path)
+    bad_dir = copy_run(run_dir, tmp_path)
     metrics = json.loads((bad_dir / "metrics.json").read_text())
     metrics["thresholds"]["quantized"][0]["threshold_bits"] -= 1
     (bad_dir / "metrics.json").write_text(json.dumps(metrics))

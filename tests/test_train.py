@@ -143,19 +143,24 @@ def test_bdt_trees_match_xgboost_and_fixed_point_tracks_float(tmp_path, small_ev
     import xgboost as xgb
 
     from l1ml.data.events import read_sample
-    from l1ml.models.bdt import Trees, xgboost_margin
+    from l1ml.firmware.bdt_emulator import Forest
+    from l1ml.firmware.ensemble import from_booster, max_abs_score
+    from l1ml.models.bdt import firmware_emulator, xgboost_margin
     from l1ml.quantize import parse_fixed
 
     booster = xgb.Booster(model_file=str(result.run_dir / "model" / "xgboost.json"))
     info = json.loads((result.run_dir / "model" / "bdt.json").read_text())
     x = read_sample(small_events, "background").features()
-    trees = Trees.from_booster(booster)
-    np.testing.assert_allclose(trees.margin(x), xgboost_margin(booster, x), atol=1e-5)
+    ensemble = from_booster(booster)
+    forest = Forest.from_ensemble(ensemble)
+    x32 = x.astype(np.float32).astype(np.float64)
+    float_margin = ensemble["init_predict"][0] + forest.tree_values(x32).sum(axis=1)
+    np.testing.assert_allclose(float_margin, xgboost_margin(booster, x), atol=1e-5)
     input_type, score_type = parse_fixed(info["input_type"]), parse_fixed(info["score_type"])
-    assert np.abs(x).max() <= input_type.max_value and trees.max_abs_margin() <= score_type.max_value
-    fixed = trees.margin_fixed(x, input_type, score_type)
+    assert np.abs(x).max() <= input_type.max_value and max_abs_score(ensemble) <= score_type.max_value
+    fixed = firmware_emulator(booster, input_type, score_type).predict(x)[:, 0]
     assert np.all(fixed == score_type.quantize(fixed)), "the emulated score lies on the score grid"
-    assert np.mean(np.abs(fixed - trees.margin(x)) < 0.05) > 0.95
+    assert np.mean(np.abs(fixed - float_margin) < 0.05) > 0.95
     m = result.metrics["signals"]["Ato4l"]
     assert m["float"]["auc"] > 0.8 and abs(m["float"]["auc"] - m["quantized"]["auc"]) < 0.02
     assert result.metrics["thresholds"]["quantized"][0]["threshold_bits"] == int(

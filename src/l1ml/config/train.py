@@ -133,7 +133,8 @@ class FirmwareConfig(StrictModel):
     """How `l1ml convert` builds the firmware of this model (command-line options override)."""
 
     target: str = Field("vu13p", description="an FPGA target of hw/ (name or YAML path)")
-    backend: Literal["vitis", "vivado"] = Field("vitis", description="hls4ml backend: Vitis HLS, or Vivado HLS")
+    backend: Literal["vitis", "vivado", "xilinxhls", "vhdl"] | None = Field(
+        None, description="networks: hls4ml's vitis (default) or vivado; BDTs: conifer's xilinxhls or vhdl (default: both)")
     reuse_factor: int = Field(1, ge=1, le=4096, description="hls4ml ReuseFactor: multipliers shared by this many products")
     clock_period_ns: float | None = Field(None, gt=0, description="default: the target's first clock period")
 
@@ -155,4 +156,8 @@ class TrainConfig(StrictModel):
     def _network_only(self) -> TrainConfig:
         if isinstance(self.model, BdtModel) and self.training.pruning is not None:
             raise ValueError("pruning applies to networks, not to a BDT")
+        backend = self.firmware.backend
+        if backend is not None and (backend in ("xilinxhls", "vhdl")) != isinstance(self.model, BdtModel):
+            kind = "a BDT: xilinxhls or vhdl (conifer)" if isinstance(self.model, BdtModel) else "a network: vitis or vivado (hls4ml)"
+            raise ValueError(f"firmware.backend {backend!r} does not fit the model; for {kind}")
         return self

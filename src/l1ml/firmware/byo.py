@@ -163,3 +163,89 @@ def read_byo(folder: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise L1mlError(f"cannot read the conversion record: {exc}", path=path) from None
+
+
+# BDTs -------------------------------------------------------------------------------------------------------
+
+
+def convert_xgboost(model_path: Path, out: Path, *, input_type: str | None, score_type: str | None, target: str,
+                    backend: str | None, clock_period_ns: float | None) -> list[Path]:
+    """An xgboost model (saved with `save_model`) as conifer projects: exact float32 thresholds moved to the input grid,
+    leaves in the score type (default: 18 bits, integer bits for the largest reachable |score|)."""
+    from l1ml.config.hw import load_target
+    from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
+    from l1ml.firmware.ensemble import from_xgboost_file, max_abs_score
+    from l1ml.models.bdt import integer_bits_for
+    from l1ml.quantize.fixedpoint import FixedType
+
+    _check_out(out)
+    if not Path(model_path).is_file():
+        raise L1mlError("no such file", path=model_path, key="--xgboost")
+    ensemble, _ = from_xgboost_file(model_path)
+    in_type = _parse_type(input_type or DEFAULT_INPUT_TYPE, "--input-type")
+    sc_type = (_parse_type(score_type, "--score-type") if score_type else
+               FixedType(18, integer_bits_for(max_abs_score(ensemble)), True, "AP_RND_CONV", "AP_SAT"))
+    hw = load_target(target)
+    dirs = convert_for_firmware(ensemble, in_type, sc_type, out / "firmware", backends=(backend,) if backend else BDT_BACKENDS,
+                                part=hw.part, clock_period_ns=clock_period_ns or hw.default_clock_ns,
+                                source={"kind": "xgboost", "model": str(Path(model_path).resolve()), "target": hw.name})
+    _record_bdt(out, "xgboost", model_path, ensemble, {"input": str(in_type), "score": str(sc_type)}, dirs)
+    return dirs
+
+
+def convert_conifer(model_path: Path, out: Path, *, input_type: str | None, score_type: str | None, target: str,
+                    backend: str | None, clock_period_ns: float | None) -> list[Path]:
+    """A conifer model saved as JSON (current or older schema) with the precisions of its own configuration
+    (--input-type / --score-type override them). The VHDL is written when the model has one type for inputs,
+    thresholds and scores, as conifer's VHDL requires."""
+    from l1ml.config.hw import load_target
+    from l1ml.firmware.conifer_project import WEIGHT_TYPE, write_project
+    from l1ml.firmware.ensemble import from_conifer_json
+
+    _check_out(out)
+    if not Path(model_path).is_file():
+        raise L1mlError("no such file", path=model_path, key="--conifer")
+    ensemble, precisions = from_conifer_json(model_path)
+    types = {k: _parse_type(v, f"{k}_precision") for k, v in precisions.items()}
+    if input_type:
+        types["input"] = _parse_type(input_type, "--input-type")
+    if score_type:
+        types["score"] = _parse_type(score_type, "--score-type")
+    # conifer's one-hot weights only need to hold 0 and 1 (some shipped models give a type that cannot hold 1)
+    types["weight"] = WEIGHT_TYPE
+    one_type = types["input"] == types["threshold"] == types["score"]
+    wanted = (backend,) if backend else ("xilinxhls", "vhdl") if one_type else ("xilinxhls",)
+    if "vhdl" in wanted and not one_type:
+        raise L1mlError(f"conifer's VHDL needs one type for inputs, thresholds and scores; this model has "
+                        f"{types['input']}, {types['threshold']}, {types['score']}", key="--backend", value="vhdl")
+    hw = load_target(target)
+    dirs = []
+    for b in wanted:
+        use = dict.fromkeys(types, types["input"]) if b == "vhdl" else types
+        dirs.append(write_project(ensemble, use, out / "firmware" / b, backend=b, part=hw.part,
+                                  clock_period_ns=clock_period_ns or hw.default_clock_ns,
+                                  source={"kind": "conifer", "model": str(Path(model_path).resolve()), "target": hw.name}))
+    notes = [] if one_type else ["VHDL not written: conifer's VHDL needs one type for inputs, thresholds and scores"]
+    _record_bdt(out, "conifer", model_path, ensemble, {k: str(v) for k, v in types.items()}, dirs, notes)
+    return dirs
+
+
+def _parse_type(text: str, key: str):
+    try:
+        return parse_fixed(text)
+    except ValueError as exc:
+        raise L1mlError(str(exc), key=key, value=text) from None
+
+
+def _record_bdt(out: Path, kind: str, model_path: Path, ensemble: dict, types: dict, dirs: list[Path],
+                notes: list[str] | None = None) -> None:
+    model_dir = out / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    copied = _copy(model_path, model_dir).name
+    write_json_atomic(out / BYO_FILE, {
+        "kind": kind, "input_type": types["input"], "types": types, "n_features": ensemble["n_features"],
+        "n_outputs": 1 if ensemble["n_classes"] == 2 else ensemble["n_classes"], "n_trees": ensemble["n_trees"],
+        "max_depth": ensemble["max_depth"], "backends": [d.name for d in dirs], "notes": notes or [],
+        "source": {"model": {"path": str(Path(model_path).resolve()), "sha256": sha256_file(model_path)}},
+        "model_files": {"model": copied},
+    })

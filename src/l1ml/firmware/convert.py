@@ -13,8 +13,8 @@ from l1ml.errors import L1mlError
 
 @dataclass
 class ConvertOutcome:
-    out_dir: Path
-    project: object  # HlsProject
+    out_dir: Path  # the (first) project folder
+    project: object  # HlsProject, or the list of conifer project folders
 
 
 def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str | None = None,
@@ -30,11 +30,13 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
         raise L1mlError("not a finished training run (no config.yaml or metrics.json); run or resume `l1ml train` first",
                         path=run_dir)
     text, cfg = load_config(config_path, TrainConfig)
-    if isinstance(cfg.model, BdtModel):
-        raise L1mlError("BDT conversion (conifer) is not implemented yet; only networks convert today", path=run_dir)
     fw = cfg.firmware
     hw = load_target(target or fw.target)
-    backend = backend or fw.backend
+    if isinstance(cfg.model, BdtModel):
+        return _convert_bdt_run(run_dir, cfg, text, hw, backend or fw.backend, fw.clock_period_ns)
+    backend = backend or fw.backend or "vitis"
+    if backend not in ("vitis", "vivado"):
+        raise L1mlError("networks convert with hls4ml: vitis or vivado", key="--backend", value=backend)
     model_dir = run_dir / "model" / "quantized"
     norm = Normalisation.load(run_dir / "normalisation.json")
     project = convert(load_model(model_dir), norm.input_type, run_dir / "firmware" / backend, hw, backend=backend,
@@ -45,3 +47,28 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
                            "normalisation": run_dir / "normalisation.json"},
                    outputs={"hls4ml_config": project.out_dir / "hls4ml_config.yaml", "convert": project.out_dir / "convert.json"})
     return ConvertOutcome(project.out_dir, project)
+
+
+def _convert_bdt_run(run_dir: Path, cfg, config_text: str, hw, backend: str | None, clock_ns: float | None) -> ConvertOutcome:
+    import json
+
+    from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
+    from l1ml.firmware.ensemble import from_xgboost_file
+    from l1ml.quantize.fixedpoint import parse_fixed
+    from l1ml.runs import write_manifest
+
+    if backend is not None and backend not in BDT_BACKENDS:
+        raise L1mlError("BDTs convert with conifer: xilinxhls or vhdl", key="--backend", value=backend)
+    model_path, info_path = run_dir / "model" / "xgboost.json", run_dir / "model" / "bdt.json"
+    info = json.loads(info_path.read_text())
+    ensemble, _ = from_xgboost_file(model_path)
+    clock = clock_ns or hw.default_clock_ns
+    dirs = convert_for_firmware(ensemble, parse_fixed(info["input_type"]), parse_fixed(info["score_type"]),
+                                run_dir / "firmware", backends=(backend,) if backend else BDT_BACKENDS, part=hw.part,
+                                clock_period_ns=clock, source={"kind": "xgboost", "run": str(run_dir), "target": hw.name})
+    for d in dirs:
+        write_manifest(d / "manifest.json", step="convert", config_path=run_dir / "config.yaml", config_text=config_text,
+                       resolved=cfg.model_dump(mode="json"), seed=cfg.seed,
+                       inputs={"xgboost": model_path, "bdt": info_path},
+                       outputs={"ensemble": d / "ensemble.json", "convert": d / "convert.json"})
+    return ConvertOutcome(dirs[0], dirs)

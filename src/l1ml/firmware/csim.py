@@ -30,7 +30,7 @@ from l1ml.errors import L1mlError
 CXX = os.environ.get("CXX", "g++")
 # GCC 12's checks behind the three -Wno- flags analyse the large static weight initialisers very slowly; turning them
 # off changes no generated code and cut the demo AE's compile from 28 s to 8 s
-FLAGS = ["-O2", "-std=c++17", "-fPIC", "-shared", "-pthread", "-w",
+FLAGS = ["-std=c++17", "-fPIC", "-shared", "-pthread", "-w",
          "-Wno-free-nonheap-object", "-Wno-mismatched-dealloc", "-Wno-mismatched-new-delete"]
 DRIVER_VERSION = 1
 
@@ -55,6 +55,7 @@ class Sources:
     units: list[str]
     include_dirs: list[str]
     top: TopFunction
+    optimisation: str = "-O2"
 
 
 DRIVER = """\
@@ -113,7 +114,7 @@ def driver_source(top: TopFunction) -> str:
 
 def content_hash(sources: Sources) -> str:
     h = hashlib.sha256()
-    for part in (compiler_version(), " ".join(FLAGS), driver_source(sources.top), " ".join(sources.units),
+    for part in (compiler_version(), " ".join(FLAGS), sources.optimisation, driver_source(sources.top), " ".join(sources.units),
                  " ".join(sources.include_dirs)):
         h.update(part.encode() + b"\0")
     for rel in sorted(sources.files):
@@ -144,7 +145,7 @@ def build(sources: Sources) -> BuildResult:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         (tmp / "l1ml_csim_driver.cpp").write_text(driver_source(sources.top))
-        cmd = [CXX, *FLAGS, *(f"-I{d}" for d in sources.include_dirs), "l1ml_csim_driver.cpp", *sources.units,
+        cmd = [CXX, sources.optimisation, *FLAGS, *(f"-I{d}" for d in sources.include_dirs), "l1ml_csim_driver.cpp", *sources.units,
                "-o", library.name]
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)

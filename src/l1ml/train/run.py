@@ -155,6 +155,7 @@ def _epoch_progress(say: Log):
 
 
 def _train_bdt(cfg: TrainConfig, data: TrainingData, run_dir: Path):
+    from l1ml.firmware.ensemble import from_booster, max_abs_score
     from l1ml.models import bdt
 
     trained_on = data.signals[cfg.data.signals[0]]
@@ -165,14 +166,14 @@ def _train_bdt(cfg: TrainConfig, data: TrainingData, run_dir: Path):
     x, y = labelled(data.background.train, trained_on.train)
     x_val, y_val = labelled(data.background.validation, trained_on.validation)
     booster, history = bdt.train(cfg.model, x, y, x_val, y_val, cfg.seed)
-    trees = bdt.Trees.from_booster(booster)
-    input_type, score_type = bdt.choose_types(cfg.model, x, trees)
+    input_type, score_type = bdt.choose_types(cfg.model, x, max_abs_score(from_booster(booster)))
     outputs = bdt.save(booster, run_dir / "model", input_type, score_type, cfg.model, data.features)
+    firmware = bdt.firmware_emulator(booster, input_type, score_type)
 
     def score(flavour: str, events: np.ndarray) -> np.ndarray:
         if flavour == "float":
             return bdt.xgboost_margin(booster, events)
-        return trees.margin_fixed(events, input_type, score_type)
+        return firmware.predict(events)[:, 0]
 
     samples = {"background": data.background.test, **{s: v.test for s, v in data.signals.items()}}
     scores = {f: {name: score(f, events) for name, events in samples.items()} for f in FLAVOURS}

@@ -19,9 +19,17 @@ SOFTMAX_TOLERANCE = 0.01
 
 def byo_subject(target: Path, backend: str | None) -> Subject:
     info = read_byo(target)
+    if info["kind"] in ("xgboost", "conifer"):
+        from l1ml.verify.bdt import bdt_subject
+
+        booster = None
+        if info["kind"] == "xgboost":
+            from l1ml.firmware.ensemble import from_xgboost_file
+
+            _, booster = from_xgboost_file(target / "model" / info["model_files"]["model"])
+        return bdt_subject(target, backend, booster=booster)
     if info["kind"] != "keras":
-        raise L1mlError(f"cannot verify a model of kind {info['kind']!r} yet", path=target / "byo.json", key="kind",
-                        value=info["kind"])
+        raise L1mlError("unknown kind of converted model", path=target / "byo.json", key="kind", value=info["kind"])
     return _keras_subject(target, info, backend)
 
 

@@ -120,6 +120,8 @@ def _sample(subject: Subject, options: VerifyOptions) -> Sample:
     # features are (pT, eta, phi) per object slot: every third column is a pT
     parts.update(adversarial_parts(t, n, raw_to_firmware=subject.run.raw_to_firmware if subject.run else None,
                                    raw_events=raw_events, pt_columns=slice(PT, None, CLASS) if subject.run else None))
+    if subject.extra_parts is not None:
+        parts.update(subject.extra_parts())
     missing = min_events - sum(len(v) for v in parts.values())
     if missing > 0:
         parts["random"] = random_inputs(t, n, missing)

@@ -32,6 +32,7 @@ class Subject:
     emulator: object | None = None  # has predict(x)
     emulator_note: str = ""
     extra_checks: list[Callable] = field(default_factory=list)  # (subject, sample, csim_out) -> list of checks
+    extra_parts: Callable[[], dict[str, np.ndarray]] | None = None  # more adversarial blocks of firmware inputs
     # training runs only
     run: RunContext | None = None
 
@@ -68,12 +69,25 @@ def from_run(run_dir: Path, backend: str | None = None) -> Subject:
 
     config_path = run_dir / "config.yaml"
     _, cfg = load_config(config_path, TrainConfig)
-    if isinstance(cfg.model, BdtModel):
-        raise L1mlError("BDT firmware (conifer) cannot be converted or verified yet; only networks can", path=run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     data = load(cfg, config_path)
     tests = {"background": data.background.test, **{name: s.test for name, s in data.signals.items()}}
+    if isinstance(cfg.model, BdtModel):
+        return _bdt_run_subject(run_dir, cfg, metrics, tests, backend)
     return _network_run_subject(run_dir, cfg, metrics, tests, backend)
+
+
+def _bdt_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend: str | None) -> Subject:
+    import xgboost as xgb
+
+    from l1ml.models.bdt import xgboost_margin
+    from l1ml.verify.bdt import bdt_subject
+
+    booster = xgb.Booster(model_file=str(run_dir / "model" / "xgboost.json"))
+    subject = bdt_subject(run_dir, backend, booster=booster, vhdl_events=cfg.verify.vhdl_events)
+    subject.run = RunContext(cfg, metrics, parse_fixed(metrics["score_type"]), tests, subject.input_type.quantize,
+                             lambda raw: xgboost_margin(booster, raw))
+    return subject
 
 
 def _network_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend: str | None) -> Subject:

@@ -1,0 +1,126 @@
+"""What `l1ml verify` checks for a BDT (conifer) project.
+
+- `bit_exact`: the C-simulation of the xilinxhls project == the fixed-point emulation of the trees as
+  converted (inputs, thresholds and leaves in the project's types, conifer's order of summation);
+- for trees converted from xgboost, `leaves`: on the firmware's inputs, the leaf the firmware selects in
+  every tree == xgboost's `pred_leaf` (thresholds on the input grid change nothing there), and
+  `conversion`: on float32 inputs, including each threshold and its float32 neighbours, the converted
+  trees' leaves == xgboost's (the check that conifer 1.11's own converter fails with xgboost 3);
+- `vhdl`: GHDL's simulation of the VHDL project == the C-simulation, bit for bit, on a sample.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.errors import L1mlError
+from l1ml.firmware import conifer_project as cp
+from l1ml.firmware.bdt_emulator import BdtEmulator, Forest
+from l1ml.firmware.ensemble import load
+from l1ml.quantize.fixedpoint import parse_fixed
+from l1ml.verify.bitexact import Comparison, Sample, compare
+from l1ml.verify.report import Check
+from l1ml.verify.subjects import Subject
+
+MAX_PROBE_EVENTS = 30_000
+
+
+def bdt_subject(target: Path, backend: str | None, booster=None, vhdl_events: int = 200) -> Subject:
+    """The subject of the conifer projects under target/firmware/; `booster`: the xgboost model they came from."""
+    root = target / "firmware"
+    if backend == "vhdl":
+        raise L1mlError("the VHDL is verified against the C-simulation of the xilinxhls project; verify without "
+                        "--backend (both projects are checked)", key="--backend", value=backend)
+    hls = root / "xilinxhls"
+    if not (hls / cp.CONVERT).is_file():
+        raise L1mlError("no conifer xilinxhls project (the C-simulation reference); run `l1ml convert` without --backend",
+                        path=root)
+    info = cp.read_convert(hls)
+    types = {k: parse_fixed(v) for k, v in info["types"].items()}
+    firmware_trees = load(hls / cp.ENSEMBLE)
+    emulator = BdtEmulator(firmware_trees, types["input"], types["threshold"], types["score"], types["weight"])
+    subject = Subject(
+        kind="bdt", target=target, firmware_dir=hls, input_type=types["input"], n_features=info["n_features"],
+        model_name="fixed-point emulation", model_output=emulator.predict,
+        csim_sources=lambda: cp.csim_sources(hls),
+        emulator=None, emulator_note="the fixed-point emulation is the reference of the bit_exact check")
+    subject.extra_parts = lambda: {"adversarial:thresholds": threshold_probes(emulator, info["n_features"])}
+    if booster is not None:
+        subject.extra_checks.append(lambda s, sample, fw: [leaves_check(emulator, booster, sample)])
+        subject.extra_checks.append(lambda s, sample, fw: [conversion_check(booster, sample, s.run)])
+    vhdl = root / "vhdl"
+    if (vhdl / cp.CONVERT).is_file():
+        subject.extra_checks.append(lambda s, sample, fw: [vhdl_check(vhdl, sample, fw, vhdl_events, s.input_type)])
+    return subject
+
+
+def threshold_probes(emulator: BdtEmulator, n_features: int) -> np.ndarray:
+    """Grid inputs on each split's threshold and one LSB either side (every other feature zero)."""
+    f = emulator.forest
+    inner = np.flatnonzero(f.left != np.arange(len(f.left)))
+    t = emulator.input_type
+    rows = []
+    for delta in (-t.lsb, 0.0, t.lsb):
+        x = np.zeros((len(inner), n_features))
+        x[np.arange(len(inner)), f.feature[inner]] = f.threshold[inner] + delta
+        rows.append(x)
+    return t.quantize(np.vstack(rows)[:MAX_PROBE_EVENTS])
+
+
+def _pred_leaf(booster, x: np.ndarray) -> np.ndarray:
+    import xgboost as xgb
+
+    return booster.predict(xgb.DMatrix(np.asarray(x, dtype=np.float32)), pred_leaf=True).astype(np.int64).reshape(len(x), -1)
+
+
+def leaves_check(emulator: BdtEmulator, booster, sample: Sample) -> Comparison:
+    return compare("leaves (firmware trees vs xgboost pred_leaf, firmware inputs)", emulator.leaves(sample.x),
+                   _pred_leaf(booster, sample.x), sample=sample)
+
+
+def conversion_check(booster, sample: Sample, run) -> Comparison:
+    """Float conversion leaf by leaf: float32 test events (unquantised) plus each threshold and its float32 neighbours."""
+    from l1ml.firmware.ensemble import from_booster
+
+    ensemble = from_booster(booster)
+    forest = Forest.from_ensemble(ensemble)
+    raw = [run.test_events["background"][:20_000]] if run is not None else [sample.x[:20_000]]
+    inner = np.flatnonzero(forest.left != np.arange(len(forest.left)))
+    thr = forest.threshold[inner].astype(np.float32)
+    for value in (np.nextafter(thr, np.float32(-np.inf)), thr, np.nextafter(thr, np.float32(np.inf))):
+        x = np.zeros((len(inner), ensemble["n_features"]), dtype=np.float32)
+        x[np.arange(len(inner)), forest.feature[inner]] = value
+        raw.append(x[:MAX_PROBE_EVENTS])
+    x = np.vstack(raw).astype(np.float32)
+    return compare("conversion (converted trees vs xgboost pred_leaf, float32 inputs and thresholds ±1 ulp)",
+                   forest.leaves(x), _pred_leaf(booster, x), inputs=x)
+
+
+def vhdl_check(vhdl_dir: Path, sample: Sample, csim_out: np.ndarray, n_events: int, input_type):
+    from l1ml.firmware import ghdl
+
+    info = cp.read_convert(vhdl_dir)
+    vt = parse_fixed(info["types"]["input"])
+    pick = np.unique(np.linspace(0, len(sample.x) - 1, min(n_events, len(sample.x))).astype(np.int64))
+    # the adversarial events go first: they are where a difference would show
+    adversarial = [i for name, a, b in sample.blocks if name.startswith("adversarial") for i in range(a, b)]
+    pick = np.unique(np.concatenate([np.array(adversarial[: n_events // 2], dtype=np.int64), pick]))[: max(n_events, 1)]
+    x = input_type.quantize(sample.x[pick])  # what the C-simulation's input conversion made of them
+    if not np.array_equal(vt.quantize(x), x):
+        return Check("vhdl (GHDL vs C-simulation)", False, {}, f"the VHDL type {vt} cannot hold the firmware inputs")
+    n_scores = csim_out.shape[1]
+    got = ghdl.simulate(vhdl_dir / "conifer_prj", vt.to_codes(x), n_scores) * vt.lsb
+    sub = Sample(x, [(sample.category(int(i)), k, k + 1) for k, i in enumerate(pick)])
+    return compare("vhdl (GHDL simulation vs C-simulation)", got, csim_out[pick], sample=_merge_blocks(sub))
+
+
+def _merge_blocks(sample: Sample) -> Sample:
+    blocks: list[tuple[str, int, int]] = []
+    for name, a, b in sample.blocks:
+        if blocks and blocks[-1][0] == name and blocks[-1][2] == a:
+            blocks[-1] = (name, blocks[-1][1], b)
+        else:
+            blocks.append((name, a, b))
+    return Sample(sample.x, blocks)
