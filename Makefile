@@ -34,6 +34,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py
+	@scripts/start-slurm.sh || echo "Slurm was not started: the Slurm tests will be skipped" >&2
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)

@@ -133,6 +133,7 @@ def test_conifer_1_11_converter_fails_the_leaf_check_that_l1ml_passes(bdt_run):
 
     from l1ml.firmware.bdt_emulator import Forest
     from l1ml.firmware.ensemble import from_booster
+    from l1ml.verify.bdt import split_nodes
 
     booster = xgb.Booster(model_file=str(bdt_run / "model" / "xgboost.json"))
     ours = Forest.from_ensemble(from_booster(booster))
@@ -140,11 +141,11 @@ def test_conifer_1_11_converter_fails_the_leaf_check_that_l1ml_passes(bdt_run):
 
     logging.getLogger("conifer").setLevel(logging.ERROR)
     theirs = Forest.from_ensemble(conifer.converters.xgboost.convert(booster))
-    inner = np.flatnonzero(ours.left != np.arange(len(ours.left)))
-    thr = ours.threshold[inner].astype(np.float32)
-    x = np.zeros((2 * len(inner), booster.num_features()), dtype=np.float32)
+    features, thresholds = split_nodes(ours)
+    thr = thresholds.astype(np.float32)
+    x = np.zeros((2 * len(features), booster.num_features()), dtype=np.float32)
     for k, value in enumerate((thr, np.nextafter(thr, np.float32(np.inf)))):
-        x[k * len(inner) + np.arange(len(inner)), ours.feature[inner]] = value
+        x[k * len(features) + np.arange(len(features)), features] = value
     expected = booster.predict(xgb.DMatrix(x), pred_leaf=True).astype(np.int64)
     x64 = x.astype(np.float64)
     assert np.array_equal(ours.leaves(x64), expected)

@@ -58,15 +58,20 @@ def bdt_subject(target: Path, backend: str | None, booster=None, vhdl_events: in
 
 def threshold_probes(emulator: BdtEmulator, n_features: int) -> np.ndarray:
     """Grid inputs on each split's threshold and one LSB either side (every other feature zero)."""
-    f = emulator.forest
-    inner = np.flatnonzero(f.left != np.arange(len(f.left)))
+    features, thresholds = split_nodes(emulator.forest)
     t = emulator.input_type
     rows = []
     for delta in (-t.lsb, 0.0, t.lsb):
-        x = np.zeros((len(inner), n_features))
-        x[np.arange(len(inner)), f.feature[inner]] = f.threshold[inner] + delta
+        x = np.zeros((len(features), n_features))
+        x[np.arange(len(features)), features] = thresholds + delta
         rows.append(x)
     return t.quantize(np.vstack(rows)[:MAX_PROBE_EVENTS])
+
+
+def split_nodes(forest: Forest) -> tuple[np.ndarray, np.ndarray]:
+    """Feature and threshold of every real split of a forest (padding excluded)."""
+    real = np.isfinite(forest.threshold)
+    return forest.feature[real], forest.threshold[real]
 
 
 def _pred_leaf(booster, x: np.ndarray) -> np.ndarray:
@@ -87,11 +92,11 @@ def conversion_check(booster, sample: Sample, run) -> Comparison:
     ensemble = from_booster(booster)
     forest = Forest.from_ensemble(ensemble)
     raw = [run.test_events["background"][:20_000]] if run is not None else [sample.x[:20_000]]
-    inner = np.flatnonzero(forest.left != np.arange(len(forest.left)))
-    thr = forest.threshold[inner].astype(np.float32)
+    features, thresholds = split_nodes(forest)
+    thr = thresholds.astype(np.float32)
     for value in (np.nextafter(thr, np.float32(-np.inf)), thr, np.nextafter(thr, np.float32(np.inf))):
-        x = np.zeros((len(inner), ensemble["n_features"]), dtype=np.float32)
-        x[np.arange(len(inner)), forest.feature[inner]] = value
+        x = np.zeros((len(features), ensemble["n_features"]), dtype=np.float32)
+        x[np.arange(len(features)), features] = value
         raw.append(x[:MAX_PROBE_EVENTS])
     x = np.vstack(raw).astype(np.float32)
     return compare("conversion (converted trees vs xgboost pred_leaf, float32 inputs and thresholds ±1 ulp)",

@@ -1,0 +1,203 @@
+"""`l1ml synth`: HLS synthesis (and C-simulation or GHDL checks) as scheduled jobs, with their reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+EXIT_JOB_FAILED = 5
+
+
+def _parse(kind: str, text: str | None):
+    from l1ml.errors import L1mlError
+    from l1ml.synth.outcome import parse_duration, parse_memory
+
+    if text is None:
+        return None
+    try:
+        return parse_memory(text) if kind == "mem" else parse_duration(text)
+    except ValueError as exc:
+        raise L1mlError(str(exc), key=f"--{kind}", value=text) from None
+
+
+@click.group()
+def synth() -> None:
+    """Queue HLS syntheses on this host (local), Slurm or HTCondor; follow them; read their reports.
+
+    Jobs and their folders live in $L1ML_STATE (default ~/.local/state/l1ml), on a local disk.
+    """
+
+
+@synth.command()
+@click.argument("target", type=click.Path(file_okay=False, exists=True))
+@click.option("--backend", type=click.Choice(["local", "slurm", "condor"]), default="local", show_default=True)
+@click.option("--kind", type=click.Choice(["hls", "verify", "ghdl"]), default="hls", show_default=True,
+              help="hls: Vitis/Vivado HLS; verify: `l1ml verify` (C-simulation); ghdl: the BDT VHDL under GHDL.")
+@click.option("--firmware", "firmware_backend", help="Which project of TARGET/firmware/ (vitis, vivado, xilinxhls).")
+@click.option("--steps", default="csynth", show_default=True, help="Comma-separated: csynth, cosim, export, vsynth.")
+@click.option("--mem", help="Memory request, e.g. 48G [default: estimated from the model, at least --mem-floor].")
+@click.option("--mem-floor", default="8G", show_default=True, help="Smallest memory request of an HLS job.")
+@click.option("--time", "time_limit", default="8h", show_default=True, help="Time limit, e.g. 8h, 90m.")
+@click.option("--cpus", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--settings", help="Script to source before the tool on the executing host (e.g. .../settings64.sh).")
+@click.option("--container", help="Apptainer image that holds the tool.")
+@click.option("--partition", help="Slurm partition.")
+@click.option("--account", help="Slurm account.")
+@click.option("--force", is_flag=True, help="Queue it even if the same project was submitted before.")
+def submit(target, backend, kind, firmware_backend, steps, mem, mem_floor, time_limit, cpus, settings, container,
+           partition, account, force) -> None:
+    """Write a self-contained job folder for TARGET (a converted run or --out folder) and submit it. Prints the job id."""
+    from l1ml.synth.queue import SubmitOptions
+    from l1ml.synth.queue import submit as run
+
+    options = SubmitOptions(kind=kind, backend=backend, firmware_backend=firmware_backend,
+                            steps=tuple(s.strip() for s in steps.split(",") if s.strip()), mem_gb=_parse("mem", mem),
+                            time_s=_parse("time", time_limit), cpus=cpus, floor_gb=_parse("mem", mem_floor),
+                            settings=settings, container=container, force=force, partition=partition, account=account)
+    job = run(target, options)
+    click.echo(f"{job.id}: {job.state} on {job.backend}, {job.mem_gb:g} GB, folder {job.job_dir}", err=True)
+    click.echo(job.id)
+
+
+def _elapsed(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def _result_text(job) -> str:
+    csynth = job.result_data.get("reports", {}).get("csynth")
+    if job.state == "done" and csynth:
+        res = csynth["resources"]
+        return (f"{csynth['latency_worst']} cycles, LUT {res.get('lut', {}).get('used', 0):.0f}, "
+                f"DSP {res.get('dsp', {}).get('used', 0):.0f}")
+    return job.message or ""
+
+
+@synth.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """A table of the jobs: job, model, backend, state, host, elapsed, peak memory, result."""
+    from l1ml.synth.queue import status as run
+
+    jobs = run()
+    if as_json:
+        click.echo(json.dumps([{**job.__dict__, "result": job.result_data} for job in jobs], indent=1))
+        return
+    now = time.time()
+    rows = [("JOB", "MODEL", "BACKEND", "STATE", "HOST", "ELAPSED", "PEAK MEM", "RESULT")]
+    for j in jobs:
+        rows.append((j.id, j.model, j.backend, j.state, j.host or "-", _elapsed(j.elapsed(now)),
+                     f"{j.peak_mem_gb:.2f} GB" if j.peak_mem_gb else "-", _result_text(j)))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+
+
+@synth.command()
+@click.argument("jobs", nargs=-1)
+@click.option("--timeout", type=float, help="Give up after this many seconds.")
+def wait(jobs, timeout) -> None:
+    """Wait until the given jobs (default: all queued and running) have ended. Exit 5 if any did not succeed."""
+    from l1ml.synth.queue import wait as run
+
+    ended = run(list(jobs), timeout_s=timeout)
+    for j in ended:
+        click.echo(f"{j.id}: {j.state}" + (f" ({j.message})" if j.message and j.state != "done" else ""))
+    if any(j.state != "done" for j in ended):
+        sys.exit(EXIT_JOB_FAILED)
+
+
+@synth.command()
+@click.argument("job")
+def cancel(job) -> None:
+    """Cancel a queued or running job."""
+    from l1ml.synth.queue import cancel as run
+
+    ended = run(job)
+    click.echo(f"{ended.id}: cancel requested ({ended.state})")
+
+
+@synth.command()
+@click.argument("job")
+def logs(job) -> None:
+    """Print what a job wrote (job.log in its folder)."""
+    from l1ml.synth.queue import logs as run
+
+    click.echo(run(job), nl=False)
+
+
+@synth.command()
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--target", "hw_target", help="Compare with this hw target's budgets (name or YAML).")
+def report(path, as_json, hw_target) -> None:
+    """Print the parsed result of a job (id or folder) or of one report file (csynth.xml/.rpt, vivado_synth.rpt)."""
+    from pathlib import Path
+
+    from l1ml.synth.reports import parse_report
+
+    p = Path(path)
+    if p.is_file():
+        data = {"reports": {"file": parse_report(p).to_dict()}}
+    else:
+        from l1ml.synth.db import JobDB
+
+        if p.is_dir() and (p / "result.json").is_file():
+            data = json.loads((p / "result.json").read_text())
+        else:
+            job = JobDB().get(path)
+            data = job.result_data or {"state": job.state, "message": job.message, "reports": {}}
+    if hw_target:
+        from l1ml.config.hw import load_target
+        from l1ml.synth.results import against_budget
+
+        csynth = next((r for r in data.get("reports", {}).values() if isinstance(r, dict) and r.get("kind") == "csynth"), None)
+        data["budget"] = against_budget(csynth, load_target(hw_target)) if csynth else []
+    if as_json:
+        click.echo(json.dumps(data, indent=1))
+        return
+    if "state" in data:
+        click.echo(f"state: {data['state']} ({data.get('message', '')}); tool: {data.get('tool_version') or '-'}")
+    for name, rep in data.get("reports", {}).items():
+        if isinstance(rep, dict) and rep.get("kind") in ("csynth", "utilization"):
+            _print_report(name, rep)
+    for row in data.get("budget", []):
+        click.echo(f"  budget {row['item']:<30} {row['value']:>12} <= {row['budget']:<10} {'ok' if row['ok'] else 'OVER'}")
+
+
+def _print_report(name: str, rep: dict) -> None:
+    if rep["kind"] == "csynth":
+        click.echo(f"{name}: {rep['tool']} {rep['version']}, {rep['part']}, top {rep['top']}")
+        click.echo(f"  clock target {rep['clock_target_ns']} ns, estimated {rep['clock_estimated_ns']} ns, "
+                   f"uncertainty {rep['clock_uncertainty_ns']} ns")
+        click.echo(f"  latency {rep['latency_best']}-{rep['latency_worst']} cycles ({rep['latency_best_ns']:g}-"
+                   f"{rep['latency_worst_ns']:g} ns), interval {rep['interval_min']}-{rep['interval_max']}, "
+                   f"pipeline {rep['pipeline_type']}")
+    else:
+        click.echo(f"{name}: Vivado {rep['version']}, {rep['device']}, {rep['design_state']}")
+    for res, u in rep["resources"].items():
+        avail = u["available"]
+        frac = f"{100 * u['used'] / avail:6.2f} %" if avail else "       -"
+        click.echo(f"  {res:<9} {u['used']:>12g} / {avail if avail is not None else '-':>10}  {frac}")
+
+
+@synth.command("config")
+@click.option("--mem-budget", help="Memory the local queue may hand out on this host, e.g. 200G.")
+@click.option("--cores", type=click.IntRange(min=1), help="Cores the local queue may hand out.")
+def config(mem_budget, cores) -> None:
+    """Show or set the local queue's budget on this host."""
+    from l1ml.synth.db import JobDB
+    from l1ml.synth.local import LocalBackend
+
+    db = JobDB()
+    if mem_budget:
+        db.set_setting("local.mem_budget_gb", str(_parse("mem", mem_budget)))
+    if cores:
+        db.set_setting("local.cores", str(cores))
+    mem, n = LocalBackend(db).budget()
+    click.echo(f"local queue budget: {mem:g} GB, {n} cores (database {db.path})")

@@ -1,0 +1,274 @@
+"""Synthesis job folders: self-contained, runnable by hand (`bash run.sh`) or by any batch system.
+
+    <job>/job.json     what to do: kind, model, tool, part, clock, steps, memory, time, cores, the source
+    <job>/run.sh       the job (bash only for HLS kinds; it finds the tool on the host that runs it)
+    <job>/build.tcl    HLS kinds: sources the project's own build script with the steps set
+    <job>/project/     a copy of the firmware project
+    <job>/job.log      everything the job printed; result.json once it ended (written by the runner)
+
+Kinds: `hls` (C-synthesis and the later steps with Vitis HLS or Vivado HLS), `verify` (`l1ml verify` of the
+run: the C-simulation checks, no FPGA tools) and `ghdl` (conifer's VHDL testbench under GHDL on test
+vectors, compared with the expected scores).
+
+Memory rule (when neither --mem nor the config gives one): HLS of an unrolled design grows with its
+multipliers or tree nodes. The hls4ml tutorial's 4 256-weight network peaked at 0.96 GB (Vivado HLS 2019.2)
+and 2.3 GB (Vitis HLS 2022.2) in the logs of ../shared/fixtures; large models need 32-50 GB. l1ml asks
+2 GB + 0.5 GB per 1 000 multipliers (weights / ReuseFactor), or + 0.25 GB per 1 000 tree nodes, and never
+less than the floor (default 8 GB).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from l1ml.errors import L1mlError
+
+KINDS = ("hls", "verify", "ghdl")
+STEPS = ("csynth", "cosim", "export", "vsynth")
+DEFAULT_FLOOR_GB = 8.0
+SMALL_JOB_GB = 2.0  # verify and ghdl jobs
+
+
+@dataclass
+class JobSpec:
+    kind: str
+    model: str  # a readable name: the run's or folder's name
+    target: str  # the run or BYO folder
+    project: str  # the firmware project folder that is copied (hls: HLS project; ghdl: conifer VHDL project)
+    tool: str  # "vitis" / "vivado" (HLS), "l1ml", "ghdl"
+    part: str
+    clock_ns: float
+    steps: list[str]
+    mem_gb: float
+    time_s: int
+    cpus: int
+    project_hash: str
+    build_script: str = ""  # the project's own Tcl script (hls)
+    settings: str | None = None  # a script to source before the tool (e.g. Vivado's settings64.sh)
+    container: str | None = None  # an apptainer image to run the tool in
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def dedup_key(self) -> str:
+        return hashlib.sha256(f"{self.kind}|{self.project_hash}|{','.join(self.steps)}|{self.tool}".encode()).hexdigest()[:24]
+
+
+def tree_hash(folder: Path) -> str:
+    """SHA-256 over the relative paths and contents of every file below `folder`."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def estimate_memory_gb(target: Path, project_dir: Path, floor_gb: float = DEFAULT_FLOOR_GB) -> float:
+    """The documented rule of the module docstring."""
+    conifer_ensemble = project_dir.parent / "ensemble.json"
+    if conifer_ensemble.is_file():
+        ensemble = json.loads(conifer_ensemble.read_text())
+        nodes = sum(len(t["feature"]) for r in ensemble["trees"] for t in r)
+        estimate = 2.0 + 0.25 * nodes / 1000
+    else:
+        config = _read_json_or_yaml(project_dir.parent / "hls4ml_config.yaml")
+        reuse = max(1, int(config.get("Model", {}).get("ReuseFactor", 1)))
+        weights = _count_weights(project_dir)
+        estimate = 2.0 + 0.5 * weights / reuse / 1000
+    return round(max(floor_gb, estimate), 1)
+
+
+def _read_json_or_yaml(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+
+
+def _count_weights(project_dir: Path) -> int:
+    """Weights of an hls4ml project: the sizes of the `w<N>` arrays in firmware/weights/."""
+    import re
+
+    total = 0
+    for header in (project_dir / "firmware" / "weights").glob("w*.h"):
+        m = re.search(r"\w+\s+w\d+\[(\d+)\]", header.read_text()[:2000])
+        total += int(m.group(1)) if m else 0
+    return total
+
+
+def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], mem_gb: float | None, time_s: int,
+             cpus: int, floor_gb: float, settings: str | None, container: str | None) -> JobSpec:
+    """What to run for a converted run or BYO folder."""
+    target = Path(target).resolve()
+    fw_root = target / "firmware"
+    found = {p.parent.name: p.parent for p in fw_root.glob("*/convert.json")}
+    if not found:
+        raise L1mlError("no converted firmware; run `l1ml convert` first", path=target)
+    if kind not in KINDS:
+        raise L1mlError(f"unknown job kind; choose one of {', '.join(KINDS)}", key="--kind", value=kind)
+    bad = [s for s in steps if s not in STEPS]
+    if bad:
+        raise L1mlError(f"unknown step; choose from {', '.join(STEPS)}", key="--steps", value=bad[0])
+    if kind == "ghdl":
+        backend = "vhdl"
+    elif backend is None:
+        backend = next((b for b in ("vitis", "vivado", "xilinxhls") if b in found), None)
+    if backend not in found:
+        raise L1mlError(f"no {backend} project (found: {', '.join(sorted(found))})", path=fw_root, key="--backend",
+                        value=backend)
+    fw = found[backend]
+    info = json.loads((fw / "convert.json").read_text())
+    project = fw / ("conifer_prj" if info.get("tool") == "conifer" else "hls4ml_prj")
+    if kind == "hls":
+        tool = "vivado" if backend == "vivado" else "vitis"
+        script = "build_hls.tcl" if info.get("tool") == "conifer" else "build_prj.tcl"
+        mem = mem_gb if mem_gb is not None else estimate_memory_gb(target, project, floor_gb)
+    else:
+        tool, script = ("l1ml" if kind == "verify" else "ghdl"), ""
+        mem = mem_gb if mem_gb is not None else SMALL_JOB_GB
+    return JobSpec(kind=kind, model=target.name, target=str(target), project=str(project), tool=tool,
+                   part=info.get("part", ""), clock_ns=float(info.get("clock_period_ns") or 0), steps=list(steps),
+                   mem_gb=float(mem), time_s=time_s, cpus=cpus, project_hash=tree_hash(project if kind != "verify" else fw),
+                   build_script=script, settings=settings, container=container)
+
+
+# the job folder -----------------------------------------------------------------------------------------------
+
+RUN_HLS = """\
+#!/usr/bin/env bash
+# l1ml synthesis job {job_id}: {steps} of {model} with {tool_name} for {part} at {clock} ns.
+# Runs anywhere by hand: bash run.sh   (set L1ML_HLS_SETTINGS or L1ML_HLS_CONTAINER to override job.json)
+set -uo pipefail
+cd "$(dirname "$0")"
+settings="${{L1ML_HLS_SETTINGS:-{settings}}}"
+container="${{L1ML_HLS_CONTAINER:-{container}}}"
+if [ -n "$settings" ]; then
+  [ -f "$settings" ] || {{ echo "l1ml: no HLS tool: the settings script $settings does not exist on $(hostname)" >&2; exit 127; }}
+  source "$settings" >/dev/null
+fi
+wrap=()
+if [ -n "$container" ]; then
+  command -v apptainer >/dev/null || {{ echo "l1ml: no HLS tool: apptainer is not installed on $(hostname)" >&2; exit 127; }}
+  wrap=(apptainer exec --bind "$PWD" "$container")
+fi
+have() {{ if [ -n "$container" ]; then "${{wrap[@]}}" bash -c "command -v $1" >/dev/null 2>&1; else command -v "$1" >/dev/null; fi; }}
+cmd=()
+if [ "{tool}" = vivado ] && have vivado_hls; then
+  cmd=(vivado_hls -f build.tcl); version=$("${{wrap[@]}}" vivado_hls -version 2>/dev/null | head -1)
+elif [ "{tool}" = vitis ] && have vitis_hls; then
+  cmd=(vitis_hls -f build.tcl); version=$("${{wrap[@]}}" vitis_hls -version 2>/dev/null | head -1)
+elif [ "{tool}" = vitis ] && have vitis-run; then  # Vitis 2024.2 and newer have no vitis_hls
+  cmd=(vitis-run --mode hls --tcl build.tcl); version=$("${{wrap[@]}}" vitis-run --version 2>/dev/null | head -1)
+else
+  echo "l1ml: no HLS tool: {tool_name} (vitis_hls, vitis-run or vivado_hls) is not on the PATH of $(hostname)" >&2
+  exit 127
+fi
+echo "$version" > tool_version.txt
+echo "l1ml: running ${{cmd[*]}} ($version) on $(hostname)"
+"${{wrap[@]}}" "${{cmd[@]}}"
+"""
+
+RUN_VERIFY = """\
+#!/usr/bin/env bash
+# l1ml job {job_id}: `l1ml verify` of {model} (C-simulation checks; no FPGA tools).
+set -uo pipefail
+cd "$(dirname "$0")"
+{python} -m l1ml --version > tool_version.txt 2>&1
+exec {python} -m l1ml verify {target}{options}
+"""
+
+RUN_GHDL = """\
+#!/usr/bin/env bash
+# l1ml job {job_id}: conifer's VHDL testbench of {model} under GHDL on test vectors, compared with the expected scores.
+set -uo pipefail
+cd "$(dirname "$0")/project"
+command -v ghdl >/dev/null || {{ echo "l1ml: no HLS tool: ghdl is not installed on $(hostname)" >&2; exit 127; }}
+ghdl --version | head -1 > ../tool_version.txt
+cp ../vectors/input.txt SimulationInput.txt
+bash -e ghdl_compile.sh
+ghdl -r --std=08 --work=xil_defaultlib testbench --stop-time={stop}ns --max-stack-alloc=0 || exit $?
+if diff -q <(tr -s ' ' < SimulationOutput.txt) <(tr -s ' ' < ../vectors/expected.txt) >/dev/null; then
+  echo "l1ml: GHDL output equals the expected scores on $(wc -l < SimulationInput.txt) events"
+else
+  echo "ERROR: GHDL output differs from the expected scores" >&2; exit 1
+fi
+"""
+
+BUILD_TCL = """\
+# l1ml: {steps} ({kind} job {job_id})
+cd [file join [file dirname [info script]] project]
+source {script}
+"""
+
+STEP_OPTIONS = {"csynth": "synth", "cosim": "cosim", "export": "export", "vsynth": "vsynth"}
+
+
+def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
+    """Write the job folder under root/ (atomically: a temporary folder renamed); returns (job id, folder)."""
+    job_id = f"{spec.model[:40]}-{spec.kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    final = Path(root) / job_id
+    tmp = final.with_name(f".{job_id}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        if spec.kind in ("hls", "ghdl"):
+            shutil.copytree(spec.project, tmp / "project", ignore=shutil.ignore_patterns("*_prj", "tb_data", "*.log"))
+        if spec.kind == "hls":
+            _write_hls(tmp, job_id, spec)
+        elif spec.kind == "verify":
+            options = "" if "xilinxhls" in spec.project else f" --backend {shlex.quote(Path(spec.project).parent.name)}"
+            if (Path(spec.target) / "byo.json").is_file():  # a model converted with --out: verify on random grid inputs
+                options += f" --random {spec.extra.get('random_events', 20000)}"
+            (tmp / "run.sh").write_text(RUN_VERIFY.format(job_id=job_id, model=spec.model, python=shlex.quote(sys.executable),
+                                                          target=shlex.quote(spec.target), options=options))
+        else:
+            n_events = _write_vectors(tmp, spec)
+            (tmp / "run.sh").write_text(RUN_GHDL.format(job_id=job_id, model=spec.model, stop=(n_events + 1000) * 5))
+        (tmp / "run.sh").chmod(0o755)
+        (tmp / "job.json").write_text(json.dumps({"id": job_id, **asdict(spec)}, indent=1) + "\n")
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return job_id, final
+
+
+def _write_hls(folder: Path, job_id: str, spec: JobSpec) -> None:
+    options = {"reset": 1, "csim": 0, "synth": 0, "cosim": 0, "validation": 0, "export": 0, "vsynth": 0, "fifo_opt": 0}
+    for step in spec.steps:
+        options[STEP_OPTIONS[step]] = 1
+    (folder / "project" / "build_opt.tcl").write_text(
+        "array set opt {\n" + "".join(f"    {k:<10} {v}\n" for k, v in options.items()) + "}\n")
+    (folder / "build.tcl").write_text(BUILD_TCL.format(steps=",".join(spec.steps), kind=spec.kind, job_id=job_id,
+                                                       script=spec.build_script))
+    tool_name = {"vitis": "Vitis HLS", "vivado": "Vivado HLS"}[spec.tool]
+    (folder / "run.sh").write_text(RUN_HLS.format(job_id=job_id, steps=",".join(spec.steps), model=spec.model,
+                                                  tool=spec.tool, tool_name=tool_name, part=spec.part, clock=spec.clock_ns,
+                                                  settings=spec.settings or "", container=spec.container or ""))
+
+
+def _write_vectors(folder: Path, spec: JobSpec, n_events: int = 500) -> int:
+    """Test vectors for the VHDL: grid inputs and the scores the HLS firmware gives (its bit-exact emulation)."""
+    import numpy as np
+
+    from l1ml.verify.bdt import bdt_subject
+    from l1ml.verify.bitexact import adversarial_inputs
+
+    subject = bdt_subject(Path(spec.target), None)
+    vt_info = json.loads((Path(spec.project).parent / "convert.json").read_text())
+    from l1ml.quantize.fixedpoint import parse_fixed
+
+    vt = parse_fixed(vt_info["types"]["input"])
+    x = subject.input_type.quantize(adversarial_inputs(subject.input_type, subject.n_features, n_random=n_events))
+    scores = subject.model_output(x)
+    out = folder / "vectors"
+    out.mkdir()
+    np.savetxt(out / "input.txt", vt.to_codes(x), fmt="%d")
+    (out / "expected.txt").write_text("".join("".join(f"{c:>10d} " for c in row) + "\n" for row in vt.to_codes(scores)))
+    return len(x)

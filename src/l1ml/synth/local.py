@@ -1,0 +1,125 @@
+"""The local backend: a persistent queue on this host, with no daemon.
+
+A job starts only while the memory requests of the running jobs plus its own fit the host's budget and
+their cores fit the cores (`l1ml synth config --mem-budget 200G --cores 32`; default 90 % of the RAM
+and every core). Each job runs under a detached runner (`python -m l1ml.synth.runner`, its own session,
+so it outlives the `l1ml` that submitted it) that enforces the job's memory and time requests, records
+the outcome and then starts whatever queued jobs now fit. Any `l1ml synth` command does the same
+bookkeeping, and marks as lost a running job whose runner is gone without a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from l1ml.errors import L1mlError
+from l1ml.synth.db import JobDB
+
+
+def host_memory_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024**2
+    raise OSError("no MemTotal in /proc/meminfo")
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, db: JobDB):
+        self.db = db
+
+    def budget(self) -> tuple[float, int]:
+        mem = self.db.setting("local.mem_budget_gb")
+        cores = self.db.setting("local.cores")
+        return (float(mem) if mem else round(0.9 * host_memory_gb(), 1),
+                int(cores) if cores else len(os.sched_getaffinity(0)))
+
+    def check_fits(self, mem_gb: float, cpus: int) -> None:
+        budget_mem, budget_cores = self.budget()
+        if mem_gb > budget_mem:
+            raise L1mlError(f"the job asks for {mem_gb:g} GB but this host's synthesis budget is {budget_mem:g} GB, so it "
+                            "could never start; lower --mem (or raise the ReuseFactor), raise the budget with "
+                            "`l1ml synth config --mem-budget`, or submit to a batch system", key="--mem", value=f"{mem_gb:g}G")
+        if cpus > budget_cores:
+            raise L1mlError(f"the job asks for {cpus} cores; this host's budget is {budget_cores}", key="--cpus", value=cpus)
+
+    def submit(self, job_id: str) -> None:
+        self.schedule()
+
+    def schedule(self) -> list[str]:
+        """Start the queued jobs that fit, oldest first; return their ids."""
+        started = []
+        budget_mem, budget_cores = self.budget()
+        with self.db.transaction() as db:
+            self._refresh(db)
+            running = self.db.jobs(db, "backend = 'local' AND state = 'running'")
+            used_mem = sum(j.mem_gb for j in running)
+            used_cores = sum(j.cpus for j in running)
+            for job in self.db.jobs(db, "backend = 'local' AND state = 'queued'"):
+                if used_mem + job.mem_gb > budget_mem + 1e-9 or used_cores + job.cpus > budget_cores:
+                    continue
+                pid = self._start_runner(job.job_dir)
+                self.db.update(job.id, db, state="running", started=time.time(), backend_id=str(pid),
+                               host=socket.gethostname())
+                used_mem += job.mem_gb
+                used_cores += job.cpus
+                started.append(job.id)
+        return started
+
+    def _start_runner(self, job_dir: str) -> int:
+        """Start the runner detached: a shell puts it in the background and exits, so the runner is nobody's child
+        (it outlives this process and is never left a zombie of it); the runner starts its own session."""
+        proc = subprocess.run(
+            ["sh", "-c", '"$@" >>"$L1ML_RUNNER_LOG" 2>&1 </dev/null & echo $!', "sh",
+             sys.executable, "-m", "l1ml.synth.runner", job_dir, str(self.db.root)],
+            env={**os.environ, "L1ML_RUNNER_LOG": str(Path(job_dir) / "runner.log")}, capture_output=True, text=True,
+            check=True)
+        return int(proc.stdout.strip())
+
+    def refresh(self) -> None:
+        with self.db.transaction() as db:
+            self._refresh(db)
+
+    def _refresh(self, db) -> None:
+        """Finished jobs whose runner died before writing the database are taken from result.json; runners that are
+        gone without a result are lost."""
+        for job in self.db.jobs(db, "backend = 'local' AND state = 'running'"):
+            result = Path(job.job_dir) / "result.json"
+            if result.is_file():
+                record_result(self.db, job.id, json.loads(result.read_text()), db)
+            elif not runner_alive(int(job.backend_id), job.job_dir):
+                self.db.update(job.id, db, state="lost", ended=time.time(),
+                               message="the runner process is gone and left no result (host reboot or kill -9 of the runner)")
+
+    def cancel(self, job) -> None:
+        if job.state == "queued":
+            self.db.update(job.id, state="cancelled", ended=time.time(), message="cancelled before it started")
+            return
+        (Path(job.job_dir) / "cancel").touch()
+        try:
+            os.kill(int(job.backend_id), signal.SIGTERM)  # the runner stops the job's process group and records it
+        except ProcessLookupError:
+            pass
+
+
+def runner_alive(pid: int, job_dir: str) -> bool:
+    """The runner of `job_dir` is still running (a reused pid does not count)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return job_dir.encode() in cmdline and stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def record_result(db_obj: JobDB, job_id: str, result: dict, db=None) -> None:
+    db_obj.update(job_id, db, state=result["state"], ended=result["ended"], exit_code=result.get("exit_code"),
+                  peak_mem_gb=result.get("peak_mem_gb"), message=result["message"], result=json.dumps(result))

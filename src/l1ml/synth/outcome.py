@@ -1,0 +1,71 @@
+"""How a synthesis job ended, from its exit status, its log and the reports it left: a state and a message a user
+can act on. A zero exit without the expected report is a failure, never a success."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Vivado/Vitis run their binaries through rdiArgs.sh or loader; the kernel's OOM killer shows up as
+# `...: line 286:  6531 Killed  "$RDI_PROG" "$@"` (PIDs and line numbers vary)
+OOM_PATTERNS = (re.compile(r'Killed\s+"\$RDI_PROG"'), re.compile(r"Out of memory: Kill(ed)? process"),
+                re.compile(r"std::bad_alloc"), re.compile(r"Exceeded (job|step) memory limit"),  # the last: Slurm's
+                re.compile(r"oom[-_]kill event", re.I))
+TOOL_MISSING = "l1ml: no HLS tool"
+TRANSIENT_SLURM = ("NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "REQUEUED")
+FINAL = ("done", "failed", "out_of_memory", "timeout", "tool_missing", "cancelled", "lost")
+
+
+@dataclass
+class Outcome:
+    state: str
+    message: str
+    transient: bool = False
+
+
+def classify(*, exit_code: int | None, log: str, has_report: bool, mem_gb: float, time_limit: str,
+             killed_for: str | None = None, slurm_state: str | None = None, expects_report: bool = True) -> Outcome:
+    """`killed_for`: 'memory' or 'time' when l1ml's local watchdog killed the job; `slurm_state`: sacct's State."""
+    state = (slurm_state or "").split()[0] if slurm_state else ""
+    if state in TRANSIENT_SLURM:
+        return Outcome("failed", f"the batch system ended the job ({state}); it is retried", transient=True)
+    if state == "CANCELLED" or killed_for == "cancel":
+        return Outcome("cancelled", "cancelled")
+    if killed_for == "memory" or state == "OUT_OF_MEMORY" or exit_code == 137 and "Killed" in log or \
+            any(p.search(log) for p in OOM_PATTERNS):
+        return Outcome("out_of_memory", f"out of memory at {mem_gb:g} GB: raise --mem or the ReuseFactor")
+    if killed_for == "time" or state == "TIMEOUT":
+        return Outcome("timeout", f"time limit of {time_limit} reached: raise --time")
+    if TOOL_MISSING in log:
+        line = next(ln for ln in log.splitlines() if TOOL_MISSING in ln)
+        return Outcome("tool_missing", line.strip())
+    if exit_code != 0:
+        errors = [ln.strip() for ln in log.splitlines() if re.match(r"\s*(ERROR|Error|error)\b", ln)][:3]
+        tail = errors or [ln.strip() for ln in log.splitlines() if ln.strip()][-3:]
+        return Outcome("failed", f"exit status {exit_code}: " + " | ".join(tail))
+    if expects_report and not has_report:
+        return Outcome("failed", "the tool exited 0 but wrote no report: nothing was synthesised (see the log)")
+    return Outcome("done", "finished")
+
+
+def parse_memory(text: str) -> float:
+    """'48G', '512M', '1.5T', '48' (GB) -> GB."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)i?B?\s*", str(text), re.I)
+    if not m:
+        raise ValueError(f"not a memory size: {text!r} (examples: 48G, 512M)")
+    scale = {"": 1, "K": 1 / 1024**2, "M": 1 / 1024, "G": 1, "T": 1024}[m.group(2).upper()]
+    return float(m.group(1)) * scale
+
+
+def parse_duration(text: str) -> int:
+    """'8h', '90m', '1d', '3600' (s), '2:30:00' -> seconds."""
+    text = str(text).strip()
+    if ":" in text:
+        parts = [int(p) for p in text.split(":")]
+        while len(parts) < 3:
+            parts.insert(0, 0)
+        return parts[0] * 3600 + parts[1] * 60 + parts[2]
+    m = re.fullmatch(r"([\d.]+)\s*([smhd]?)", text, re.I)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (examples: 8h, 90m, 2:30:00)")
+    return int(float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()])

@@ -1,0 +1,110 @@
+"""`l1ml synth` as library functions: submit, status, wait, cancel, logs, over the job database and a backend."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from l1ml.errors import L1mlError
+from l1ml.synth.db import Job, JobDB
+from l1ml.synth.jobs import DEFAULT_FLOOR_GB, create_job_dir, spec_for
+from l1ml.synth.outcome import FINAL
+
+BACKENDS = ("local", "slurm", "condor")
+
+
+@dataclass
+class SubmitOptions:
+    kind: str = "hls"
+    backend: str = "local"
+    firmware_backend: str | None = None  # which project of the run (vitis, vivado, xilinxhls)
+    steps: tuple[str, ...] = ("csynth",)
+    mem_gb: float | None = None
+    time_s: int = 8 * 3600
+    cpus: int = 1
+    floor_gb: float = DEFAULT_FLOOR_GB
+    settings: str | None = None
+    container: str | None = None
+    force: bool = False
+    partition: str | None = None
+    account: str | None = None
+    random_events: int = 20000  # verify jobs of models converted with --out
+
+
+def backend_for(name: str, db: JobDB):
+    if name == "local":
+        from l1ml.synth.local import LocalBackend
+
+        return LocalBackend(db)
+    if name == "slurm":
+        from l1ml.synth.slurm import SlurmBackend
+
+        return SlurmBackend(db)
+    if name == "condor":
+        from l1ml.synth.condor import CondorBackend
+
+        return CondorBackend(db)
+    raise L1mlError(f"unknown backend; choose one of {', '.join(BACKENDS)}", key="--backend", value=name)
+
+
+def submit(target: str | Path, options: SubmitOptions, db: JobDB | None = None) -> Job:
+    db = db or JobDB()
+    spec = spec_for(Path(target), kind=options.kind, backend=options.firmware_backend, steps=list(options.steps),
+                    mem_gb=options.mem_gb, time_s=options.time_s, cpus=options.cpus, floor_gb=options.floor_gb,
+                    settings=options.settings, container=options.container)
+    spec.extra = {"partition": options.partition, "account": options.account, "random_events": options.random_events}
+    backend = backend_for(options.backend, db)
+    backend.check_fits(spec.mem_gb, spec.cpus)
+    if not options.force:
+        same = [j for j in db.jobs(None, "dedup_key = ? AND state IN ('queued', 'running', 'done')", (spec.dedup_key,))]
+        if same:
+            j = same[-1]
+            raise L1mlError(f"this project was already submitted as job {j.id} ({j.state}); give --force to run it again",
+                            path=target)
+    job_id, job_dir = create_job_dir(db.jobs_dir, spec)
+    with db.transaction() as conn:
+        db.insert(conn, id=job_id, kind=spec.kind, model=spec.model, backend=options.backend, state="queued",
+                  dedup_key=spec.dedup_key, job_dir=str(job_dir), mem_gb=spec.mem_gb, cpus=spec.cpus, time_s=spec.time_s,
+                  submitted=time.time(), attempts=1)
+    backend.submit(job_id)
+    return db.get(job_id)
+
+
+def status(db: JobDB | None = None) -> list[Job]:
+    db = db or JobDB()
+    for name in {j.backend for j in db.jobs(None, "state IN ('queued', 'running')")}:
+        refresher = backend_for(name, db)
+        (refresher.schedule if name == "local" else refresher.refresh)()
+    return db.jobs()
+
+
+def wait(job_ids: list[str], db: JobDB | None = None, timeout_s: float | None = None, poll_s: float = 1.0) -> list[Job]:
+    db = db or JobDB()
+    ids = [db.get(j).id for j in job_ids] if job_ids else [j.id for j in db.jobs(None, "state IN ('queued', 'running')")]
+    deadline = None if timeout_s is None else time.time() + timeout_s
+    while True:
+        status(db)
+        jobs = [db.get(j) for j in ids]
+        if all(j.state in FINAL for j in jobs):
+            return jobs
+        if deadline is not None and time.time() > deadline:
+            raise L1mlError(f"{sum(j.state not in FINAL for j in jobs)} jobs still running after {timeout_s:g} s",
+                            key="--timeout", value=timeout_s)
+        time.sleep(poll_s)
+
+
+def cancel(job_id: str, db: JobDB | None = None) -> Job:
+    db = db or JobDB()
+    job = db.get(job_id)
+    if job.state in FINAL:
+        raise L1mlError(f"the job has already ended ({job.state})", key="JOB", value=job.id)
+    backend_for(job.backend, db).cancel(job)
+    return db.get(job.id)
+
+
+def logs(job_id: str, db: JobDB | None = None) -> str:
+    db = db or JobDB()
+    job = db.get(job_id)
+    path = Path(job.job_dir) / "job.log"
+    return path.read_text(errors="replace") if path.is_file() else ""

@@ -1,0 +1,90 @@
+"""What a finished job produced: its reports, parsed, and their comparison with the hw target's budgets and with a
+baseline result (same tool version and part): clock 1 %, latency and interval 2 %, resources 10 %."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from l1ml.synth.reports import parse_report
+
+TOLERANCES = {"clock": 0.01, "latency": 0.02, "interval": 0.02, "resources": 0.10}
+
+
+def collect_reports(job_dir: Path, spec: dict, started: float) -> dict:
+    """Reports of a job: C-synthesis XML and Vivado utilisation (hls), the verify report (verify), GHDL's output (ghdl).
+    Only files written after the job started count."""
+    out: dict = {"found": []}
+
+    def fresh(path: Path) -> bool:
+        return path.is_file() and path.stat().st_mtime >= started - 1
+
+    if spec["kind"] == "hls":
+        project = job_dir / "project"
+        main = _top_report([p for p in project.glob("**/syn/report/*_csynth.xml") if fresh(p)])
+        if main is not None:
+            out["csynth"] = parse_report(main).to_dict()
+            out["found"].append(str(main.relative_to(job_dir)))
+        for name in ("vivado_synth.rpt",):
+            path = project / name
+            if fresh(path):
+                out["vsynth"] = parse_report(path).to_dict()
+                out["found"].append(str(path.relative_to(job_dir)))
+        if "csynth" in spec["steps"] and "csynth" not in out:
+            out["found"] = []  # the report that matters is missing
+    elif spec["kind"] == "verify":
+        report = Path(spec["target"]) / "verify" / "report.json"
+        if fresh(report):
+            data = json.loads(report.read_text())
+            out["verify"] = {"passed": data.get("passed"), "failed_checks": data.get("failed_checks")}
+            out["found"].append(str(report))
+    else:
+        output = job_dir / "project" / "SimulationOutput.txt"
+        if fresh(output):
+            out["ghdl"] = {"events": sum(1 for line in output.read_text().splitlines() if line.strip())}
+            out["found"].append(str(output.relative_to(job_dir)))
+    return out
+
+
+def _top_report(paths: list[Path]) -> Path | None:
+    """The top function's report: hls4ml and conifer name it after the project, the shortest name among them."""
+    return min(paths, key=lambda p: len(p.name)) if paths else None
+
+
+def against_budget(csynth: dict, target) -> list[dict]:
+    """Latency and resource fractions of a C-synthesis result against an hw target (l1ml.config.hw.HwTarget)."""
+    rows = []
+    if target.latency_budget_ns:
+        worst = csynth["latency_worst_ns"]
+        rows.append({"item": "latency (ns)", "value": worst, "budget": target.latency_budget_ns,
+                     "ok": 0 <= worst <= target.latency_budget_ns})
+    clock = csynth["clock_estimated_ns"] + csynth["clock_uncertainty_ns"]
+    rows.append({"item": "clock incl. uncertainty (ns)", "value": round(clock, 3), "budget": csynth["clock_target_ns"],
+                 "ok": clock <= csynth["clock_target_ns"]})
+    limits = getattr(target, "resource_fraction", None) or {}
+    for name, usage in csynth["resources"].items():
+        if usage["available"]:
+            fraction = usage["used"] / usage["available"]
+            limit = limits.get(name, 1.0)
+            rows.append({"item": f"{name} fraction", "value": round(fraction, 4), "budget": limit, "ok": fraction <= limit})
+    return rows
+
+
+def against_baseline(csynth: dict, baseline: dict) -> list[dict]:
+    """Differences from a baseline C-synthesis of the same tool version and part, beyond the tolerances."""
+    if (csynth["version"], csynth["part"]) != (baseline["version"], baseline["part"]):
+        return [{"item": "baseline", "ok": False,
+                 "message": f"baseline is {baseline['tool']} {baseline['version']} on {baseline['part']}, not comparable"}]
+    rows = []
+
+    def compare(item: str, new: float, old: float, tol: float) -> None:
+        change = (new - old) / old if old else (0.0 if new == old else float("inf"))
+        rows.append({"item": item, "value": new, "baseline": old, "change": round(change, 4), "ok": abs(change) <= tol})
+
+    compare("estimated clock (ns)", csynth["clock_estimated_ns"], baseline["clock_estimated_ns"], TOLERANCES["clock"])
+    compare("worst latency (cycles)", csynth["latency_worst"], baseline["latency_worst"], TOLERANCES["latency"])
+    compare("max interval (cycles)", csynth["interval_max"], baseline["interval_max"], TOLERANCES["interval"])
+    for name, usage in csynth["resources"].items():
+        if name in baseline["resources"]:
+            compare(name, usage["used"], baseline["resources"][name]["used"], TOLERANCES["resources"])
+    return rows

@@ -1,0 +1,125 @@
+"""`python -m l1ml.synth.runner JOB_DIR STATE_DIR`: run one job of the local queue and record how it ended.
+
+The job (`run.sh`) runs in its own process group. A watchdog sums the resident memory of that group
+every 0.2 s: above the job's memory request the whole group is killed (as a batch system's memory
+limit would) and the job ends as out of memory; past its time request it is stopped and ends as timed
+out. SIGTERM to the runner (`l1ml synth cancel`) stops the group and records the job as cancelled.
+Then the outcome and the parsed reports go to `result.json` and the job database, and the queue
+starts whatever now fits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+POLL_S = 0.2
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def group_rss_bytes(pgid: int) -> int:
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ..., rss is the 22nd
+            total += int(fields[21]) * PAGE
+    return total
+
+
+def run(job_dir: Path, state_dir: Path) -> dict:
+    from l1ml.synth.db import JobDB
+    from l1ml.synth.local import LocalBackend, record_result
+
+    spec = json.loads((job_dir / "job.json").read_text())
+    limit = spec["mem_gb"] * 1024**3
+    killed_for = None
+    stop = {"requested": False}
+
+    def on_term(signum, frame):
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    start = time.time()
+    peak = 0
+    with open(job_dir / "job.log", "ab") as log:
+        proc = subprocess.Popen(["bash", str(job_dir / "run.sh")], cwd=job_dir, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        while proc.poll() is None:
+            rss = group_rss_bytes(proc.pid)
+            peak = max(peak, rss)
+            if stop["requested"] or (job_dir / "cancel").exists():
+                killed_for = "cancel"
+            elif rss > limit:
+                killed_for = "memory"
+            elif time.time() - start > spec["time_s"]:
+                killed_for = "time"
+            if killed_for:
+                _stop_group(proc, hard=killed_for == "memory")
+                break
+            time.sleep(POLL_S)
+        exit_code = proc.wait()
+    if exit_code < 0:
+        exit_code = 128 - exit_code  # killed by a signal, as a shell reports it
+    result = finish(job_dir, spec, exit_code=exit_code, killed_for=killed_for, peak_bytes=peak, started=start)
+    (job_dir / "result.json.tmp").write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(job_dir / "result.json.tmp", job_dir / "result.json")
+    db = JobDB(state_dir)
+    record_result(db, spec["id"], result)
+    LocalBackend(db).schedule()
+    return result
+
+
+def _stop_group(proc: subprocess.Popen, hard: bool) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
+        if not hard:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def finish(job_dir: Path, spec: dict, *, exit_code: int | None, killed_for: str | None, peak_bytes: int | None,
+           started: float, slurm_state: str | None = None) -> dict:
+    """The result record of an ended job: outcome, tool version, parsed reports (shared by every backend)."""
+    import socket
+
+    from l1ml.synth.outcome import classify
+    from l1ml.synth.results import collect_reports
+
+    log_path = job_dir / "job.log"
+    log = log_path.read_text(errors="replace") if log_path.is_file() else ""
+    reports = collect_reports(job_dir, spec, started)
+    outcome = classify(exit_code=exit_code, log=log, has_report=bool(reports["found"]), mem_gb=spec["mem_gb"],
+                       time_limit=_duration(spec["time_s"]), killed_for=killed_for, slurm_state=slurm_state,
+                       expects_report=True)
+    version = job_dir / "tool_version.txt"
+    return {
+        "id": spec["id"], "state": outcome.state, "message": outcome.message, "transient": outcome.transient,
+        "exit_code": exit_code, "killed_for": killed_for, "started": started, "ended": time.time(),
+        "host": socket.gethostname(), "peak_mem_gb": round(peak_bytes / 1024**3, 3) if peak_bytes else None,
+        "tool_version": version.read_text().strip() if version.is_file() else None, "reports": reports,
+    }
+
+
+def _duration(seconds: int) -> str:
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+if __name__ == "__main__":
+    os.setsid()  # its own session: signals to the terminal or process group of the submitting l1ml do not reach it
+    run(Path(sys.argv[1]), Path(sys.argv[2]))

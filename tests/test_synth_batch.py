@@ -1,0 +1,121 @@
+"""Batch backends: the real one-node Slurm that `make test` starts (scripts/start-slurm.sh), and HTCondor's submit
+description (HTCondor cannot run here; its integration test runs where condor_submit exists)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from l1ml.errors import L1mlError
+
+
+def slurm_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10).stdout
+    except subprocess.TimeoutExpired:
+        return False
+    return any(s.strip() in ("idle", "mix", "alloc") for s in out.splitlines())
+
+
+needs_slurm = pytest.mark.skipif(not slurm_up(), reason="no Slurm cluster answers here: start one with "
+                                                        "`sudo scripts/start-slurm.sh` (make test does when it runs as root)")
+
+
+@pytest.fixture(scope="module")
+def bdt_dir(tmp_path_factory):
+    import numpy as np
+    import xgboost as xgb
+
+    from l1ml.firmware.byo import convert_xgboost
+
+    root = tmp_path_factory.mktemp("batch_bdt")
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 10, size=(2000, 4)).astype(np.float32)
+    xgb.train({"objective": "binary:logistic", "max_depth": 2, "nthread": 1, "seed": 1},
+              xgb.DMatrix(x, label=(x[:, 1] > 0).astype(int)), 4).save_model(str(root / "model.json"))
+    out = root / "own"
+    convert_xgboost(root / "model.json", out, input_type="ap_fixed<12,6,AP_RND_CONV,AP_SAT>", score_type=None,
+                    target="vu13p", backend="xilinxhls", clock_period_ns=None)
+    return out
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    from l1ml.synth.db import JobDB
+
+    monkeypatch.setenv("L1ML_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("L1ML_CACHE", str(tmp_path / "cache"))
+    return JobDB()
+
+
+def _submit(target, db, **kw):
+    from l1ml.synth.queue import SubmitOptions, submit
+
+    return submit(target, SubmitOptions(**{"kind": "verify", "backend": "slurm", "force": True, **kw}), db)
+
+
+def _node_gb() -> float:
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%m"], capture_output=True, text=True, timeout=10).stdout
+    return max(int(m.rstrip("+")) for m in out.split()) / 1024
+
+
+@needs_slurm
+def test_slurm_runs_two_60_percent_jobs_one_after_the_other(bdt_dir, db):
+    from l1ml.synth.queue import wait
+
+    mem = round(0.6 * _node_gb(), 1)
+    jobs = [_submit(bdt_dir, db, mem_gb=mem) for _ in range(2)]
+    ended = wait([j.id for j in jobs], db, timeout_s=900, poll_s=1)
+    assert [j.state for j in ended] == ["done", "done"], [j.message for j in ended]
+    first, second = (json.loads(Path(j.job_dir, "result.json").read_text()) for j in ended)
+    assert first["reports"]["verify"]["passed"]
+    assert max(first["started"], second["started"]) >= min(first["ended"], second["ended"]), "they overlapped"
+
+
+@needs_slurm
+def test_slurm_refuses_a_job_larger_than_any_node(bdt_dir, db):
+    with pytest.raises(L1mlError, match="the largest node of this Slurm cluster has"):
+        _submit(bdt_dir, db, mem_gb=_node_gb() * 2)
+
+
+@needs_slurm
+def test_slurm_cancel_and_out_of_memory(bdt_dir, db):
+    from l1ml.synth.queue import cancel, wait
+
+    long = _submit(bdt_dir, db, mem_gb=2.0, random_events=3_000_000)
+    oom = _submit(bdt_dir, db, mem_gb=0.05)
+    time.sleep(2)
+    cancel(long.id, db)
+    ended = {j.id: j for j in wait([long.id, oom.id], db, timeout_s=600, poll_s=1)}
+    assert ended[long.id].state == "cancelled"
+    assert ended[oom.id].state == "out_of_memory", ended[oom.id].message
+    assert ended[oom.id].message == "out of memory at 0.05 GB: raise --mem or the ReuseFactor"
+
+
+def test_condor_submit_description(tmp_path):
+    from l1ml.synth.condor import flavour_for, submit_description
+
+    desc = submit_description(tmp_path, mem_gb=48, cpus=4, time_s=8 * 3600, job_id="m-hls-1")
+    lines = dict(line.split(" = ", 1) for line in desc.splitlines() if " = " in line)
+    assert lines["request_memory"] == "49152M" and lines["request_cpus"] == "4" and lines["+MaxRuntime"] == "28800"
+    assert lines["executable"] == str(tmp_path / "run.sh") and desc.rstrip().endswith("queue 1")
+    cern = submit_description(tmp_path, mem_gb=8, cpus=1, time_s=3 * 3600, job_id="m", cern_flavour=True)
+    assert '+JobFlavour = "workday"' in cern
+    assert [flavour_for(t) for t in (600, 3600, 3601, 8 * 3600)] == ["espresso", "microcentury", "longlunch", "workday"]
+    with pytest.raises(L1mlError, match="longer than the longest"):
+        flavour_for(30 * 24 * 3600)
+
+
+@pytest.mark.skipif(shutil.which("condor_submit") is None, reason="HTCondor is not installed here (condor_submit missing)")
+def test_condor_runs_a_verify_job(bdt_dir, db):
+    from l1ml.synth.queue import wait
+
+    job = _submit(bdt_dir, db, backend="condor", mem_gb=2.0)
+    assert wait([job.id], db, timeout_s=1800, poll_s=5)[0].state == "done"
