@@ -70,7 +70,12 @@ def _elapsed(seconds: float | None) -> str:
 
 
 def _result_text(job) -> str:
-    csynth = job.result_data.get("reports", {}).get("csynth")
+    reports = job.result_data.get("reports", {})
+    csynth = reports.get("csynth")
+    if job.state == "done" and "verify" in reports:
+        return "verify passed" if reports["verify"]["passed"] else f"verify FAILED: {reports['verify']['failed_checks']}"
+    if job.state == "done" and "ghdl" in reports:
+        return f"GHDL output equals the expected scores ({reports['ghdl']['events']} events)"
     if job.state == "done" and csynth:
         res = csynth["resources"]
         return (f"{csynth['latency_worst']} cycles, LUT {res.get('lut', {}).get('used', 0):.0f}, "

@@ -133,7 +133,9 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
     else:
         tool, script = ("l1ml" if kind == "verify" else "ghdl"), ""
         mem = mem_gb if mem_gb is not None else SMALL_JOB_GB
-    return JobSpec(kind=kind, model=target.name, target=str(target), project=str(project), tool=tool,
+    # a training run is named by its config name and run id (runs/<name>/<id>), a --out folder by its name
+    model = f"{target.parent.name}/{target.name}" if (target / "run.json").is_file() else target.name
+    return JobSpec(kind=kind, model=model, target=str(target), project=str(project), tool=tool,
                    part=info.get("part", ""), clock_ns=float(info.get("clock_period_ns") or 0), steps=list(steps),
                    mem_gb=float(mem), time_s=time_s, cpus=cpus, project_hash=tree_hash(project if kind != "verify" else fw),
                    build_script=script, settings=settings, container=container)
@@ -179,8 +181,9 @@ RUN_VERIFY = """\
 #!/usr/bin/env bash
 # l1ml job {job_id}: `l1ml verify` of {model} (C-simulation checks; no FPGA tools).
 set -uo pipefail
-cd "$(dirname "$0")"
-{python} -m l1ml --version > tool_version.txt 2>&1
+job="$(cd "$(dirname "$0")" && pwd)"
+{python} -m l1ml --version > "$job/tool_version.txt" 2>&1
+cd {workdir}  # where it was submitted from: a run's config names its data relative to that folder
 exec {python} -m l1ml verify {target}{options}
 """
 
@@ -212,7 +215,7 @@ STEP_OPTIONS = {"csynth": "synth", "cosim": "cosim", "export": "export", "vsynth
 
 def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
     """Write the job folder under root/ (atomically: a temporary folder renamed); returns (job id, folder)."""
-    job_id = f"{spec.model[:40]}-{spec.kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    job_id = f"{spec.model.replace('/', '_')[:48]}-{spec.kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     final = Path(root) / job_id
     tmp = final.with_name(f".{job_id}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -227,7 +230,8 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
             if (Path(spec.target) / "byo.json").is_file():  # a model converted with --out: verify on random grid inputs
                 options += f" --random {spec.extra.get('random_events', 20000)}"
             (tmp / "run.sh").write_text(RUN_VERIFY.format(job_id=job_id, model=spec.model, python=shlex.quote(sys.executable),
-                                                          target=shlex.quote(spec.target), options=options))
+                                                          target=shlex.quote(spec.target), options=options,
+                                                          workdir=shlex.quote(os.getcwd())))
         else:
             n_events = _write_vectors(tmp, spec)
             (tmp / "run.sh").write_text(RUN_GHDL.format(job_id=job_id, model=spec.model, stop=(n_events + 1000) * 5))
