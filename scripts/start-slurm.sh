@@ -7,7 +7,8 @@ set -euo pipefail
 CONF_DIR=/etc/slurm
 if [ "${1:-}" = stop ]; then
   pkill -x slurmd || true; pkill -x slurmctld || true
-  exit 0
+  for _ in $(seq 1 20); do pgrep -x 'slurmd|slurmctld' >/dev/null || exit 0; sleep 0.5; done
+  echo "start-slurm.sh: Slurm daemons still running after 10 s" >&2; exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "start-slurm.sh: needs root (it installs and starts system daemons)" >&2

@@ -1,0 +1,29 @@
+"""A real C-synthesis of a trained network through `l1ml synth` (local queue). Needs Vitis HLS or Vivado HLS on the
+PATH (or L1ML_HLS_SETTINGS): skipped where they are not installed, never imitated."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+HLS_TOOLS = ("vitis_hls", "vitis-run", "vivado_hls")
+pytestmark = [pytest.mark.vivado, pytest.mark.skipif(not any(shutil.which(t) for t in HLS_TOOLS),
+                                                      reason="no Vitis HLS / Vivado HLS here (vitis_hls, vitis-run, vivado_hls)")]
+
+
+def test_csynth_of_the_trained_autoencoder(trained_runs, tmp_path, monkeypatch):
+    from l1ml.firmware.convert import convert_run
+    from l1ml.synth.db import JobDB
+    from l1ml.synth.queue import SubmitOptions, submit, wait
+
+    monkeypatch.setenv("L1ML_STATE", str(tmp_path / "state"))
+    run_dir = trained_runs["dense_ae"]
+    convert_run(run_dir)
+    db = JobDB()
+    job = submit(run_dir, SubmitOptions(kind="hls", steps=("csynth",), time_s=4 * 3600), db)
+    ended = wait([job.id], db, timeout_s=4 * 3600, poll_s=10)[0]
+    assert ended.state == "done", ended.message
+    csynth = ended.result_data["reports"]["csynth"]
+    assert csynth["latency_worst"] > 0 and csynth["resources"]["lut"]["used"] > 0
+    assert ended.result_data["tool_version"]
