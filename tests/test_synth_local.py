@@ -167,3 +167,18 @@ def test_an_hls_job_without_the_tool_fails_at_once_naming_it(bdt_dir, state, mon
     ended = wait([job.id], state, timeout_s=120, poll_s=0.3)[0]
     assert ended.state == "tool_missing"
     assert "Vitis HLS (vitis_hls, vitis-run or vivado_hls) is not on the PATH" in ended.message
+
+
+def test_memory_request_from_the_config_else_the_rule_with_its_floor(bdt_dir, tmp_path):
+    from l1ml.synth.jobs import spec_for
+
+    def mem(target, floor):
+        return spec_for(target, kind="hls", backend=None, steps=["csynth"], mem_gb=None, time_s=60, cpus=1, floor_gb=floor,
+                        settings=None, container=None).mem_gb
+
+    assert mem(bdt_dir, 8.0) == 8.0  # a 4-tree BDT: the rule gives 2 GB, the floor wins
+    assert mem(bdt_dir, 1.0) == 2.0
+    run_like = tmp_path / "run"
+    shutil.copytree(bdt_dir, run_like)
+    (run_like / "config.yaml").write_text("firmware: {synth_mem_gb: 3.5}\n")
+    assert mem(run_like, 8.0) == 3.5

@@ -168,3 +168,17 @@ def test_baseline_comparison_uses_the_stated_tolerances():
     assert rows["lut"] and not rows["worst latency (cycles)"] and rows["estimated clock (ns)"]
     other = {**base, "version": "2023.1"}
     assert not against_baseline(new, other)[0]["ok"]
+
+
+def test_synth_report_cli_compares_with_a_baseline():
+    import subprocess
+    import sys
+
+    nrp, sean = REPORTS / "nrp__myproject_csynth.xml", REPORTS / "seanlipps__myproject_csynth.xml"
+    same = subprocess.run([sys.executable, "-m", "l1ml", "synth", "report", str(nrp), "--baseline", str(nrp), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    rows = json.loads(same.stdout)["baseline"]
+    assert rows and all(r["ok"] and r["change"] == 0 for r in rows)
+    other = subprocess.run([sys.executable, "-m", "l1ml", "synth", "report", str(nrp), "--baseline", str(sean)],
+                           capture_output=True, text=True, timeout=120)
+    assert "baseline is Vitis HLS 2024.1 on xcu250-figd2104-2L-e, not comparable" in other.stdout

@@ -78,8 +78,9 @@ def _result_text(job) -> str:
         return f"GHDL output equals the expected scores ({reports['ghdl']['events']} events)"
     if job.state == "done" and csynth:
         res = csynth["resources"]
+        over = [row["item"] for row in job.result_data.get("budget", []) if not row["ok"]]
         return (f"{csynth['latency_worst']} cycles, LUT {res.get('lut', {}).get('used', 0):.0f}, "
-                f"DSP {res.get('dsp', {}).get('used', 0):.0f}")
+                f"DSP {res.get('dsp', {}).get('used', 0):.0f}" + (f"; OVER budget: {', '.join(over)}" if over else ""))
     return job.message or ""
 
 
@@ -140,28 +141,23 @@ def logs(job) -> None:
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--target", "hw_target", help="Compare with this hw target's budgets (name or YAML).")
-def report(path, as_json, hw_target) -> None:
+@click.option("--baseline", help="Compare with a baseline result: a job id, job folder or report file (same tool and part).")
+def report(path, as_json, hw_target, baseline) -> None:
     """Print the parsed result of a job (id or folder) or of one report file (csynth.xml/.rpt, vivado_synth.rpt)."""
-    from pathlib import Path
+    data = _load_result(path)
+    if baseline:
+        from l1ml.errors import L1mlError
+        from l1ml.synth.results import against_baseline
 
-    from l1ml.synth.reports import parse_report
-
-    p = Path(path)
-    if p.is_file():
-        data = {"reports": {"file": parse_report(p).to_dict()}}
-    else:
-        from l1ml.synth.db import JobDB
-
-        if p.is_dir() and (p / "result.json").is_file():
-            data = json.loads((p / "result.json").read_text())
-        else:
-            job = JobDB().get(path)
-            data = job.result_data or {"state": job.state, "message": job.message, "reports": {}}
+        new, old = _csynth_of(data), _csynth_of(_load_result(baseline))
+        if not new or not old:
+            raise L1mlError("both results need a C-synthesis report", key="--baseline", value=baseline)
+        data["baseline"] = against_baseline(new, old)
     if hw_target:
         from l1ml.config.hw import load_target
         from l1ml.synth.results import against_budget
 
-        csynth = next((r for r in data.get("reports", {}).values() if isinstance(r, dict) and r.get("kind") == "csynth"), None)
+        csynth = _csynth_of(data)
         data["budget"] = against_budget(csynth, load_target(hw_target)) if csynth else []
     if as_json:
         click.echo(json.dumps(data, indent=1))
@@ -173,6 +169,33 @@ def report(path, as_json, hw_target) -> None:
             _print_report(name, rep)
     for row in data.get("budget", []):
         click.echo(f"  budget {row['item']:<30} {row['value']:>12} <= {row['budget']:<10} {'ok' if row['ok'] else 'OVER'}")
+    for row in data.get("baseline", []):
+        if "message" in row:
+            click.echo(f"  baseline: {row['message']}")
+        else:
+            click.echo(f"  baseline {row['item']:<25} {row['value']:>12g} vs {row['baseline']:<12g} {row['change']:+.1%} "
+                       f"{'ok' if row['ok'] else 'CHANGED'}")
+
+
+def _load_result(path: str) -> dict:
+    """A job's result (id or folder) or one report file, as {'reports': {...}, ...}."""
+    from pathlib import Path
+
+    from l1ml.synth.reports import parse_report
+
+    p = Path(path)
+    if p.is_file():
+        return {"reports": {"file": parse_report(p).to_dict()}}
+    if p.is_dir() and (p / "result.json").is_file():
+        return json.loads((p / "result.json").read_text())
+    from l1ml.synth.db import JobDB
+
+    job = JobDB().get(path)
+    return job.result_data or {"state": job.state, "message": job.message, "reports": {}}
+
+
+def _csynth_of(data: dict) -> dict | None:
+    return next((r for r in data.get("reports", {}).values() if isinstance(r, dict) and r.get("kind") == "csynth"), None)
 
 
 def _print_report(name: str, rep: dict) -> None:
@@ -194,8 +217,10 @@ def _print_report(name: str, rep: dict) -> None:
 @synth.command("config")
 @click.option("--mem-budget", help="Memory the local queue may hand out on this host, e.g. 200G.")
 @click.option("--cores", type=click.IntRange(min=1), help="Cores the local queue may hand out.")
-def config(mem_budget, cores) -> None:
-    """Show or set the local queue's budget on this host."""
+@click.option("--partition", help="Default Slurm partition.")
+@click.option("--account", help="Default Slurm account.")
+def config(mem_budget, cores, partition, account) -> None:
+    """Show or set the local queue's budget on this host and the Slurm defaults."""
     from l1ml.synth.db import JobDB
     from l1ml.synth.local import LocalBackend
 
@@ -204,5 +229,9 @@ def config(mem_budget, cores) -> None:
         db.set_setting("local.mem_budget_gb", str(_parse("mem", mem_budget)))
     if cores:
         db.set_setting("local.cores", str(cores))
+    for key, value in (("slurm.partition", partition), ("slurm.account", account)):
+        if value:
+            db.set_setting(key, value)
     mem, n = LocalBackend(db).budget()
-    click.echo(f"local queue budget: {mem:g} GB, {n} cores (database {db.path})")
+    click.echo(f"local queue budget: {mem:g} GB, {n} cores; Slurm partition {db.setting('slurm.partition') or '-'}, "
+               f"account {db.setting('slurm.account') or '-'} (database {db.path})")

@@ -137,6 +137,7 @@ class FirmwareConfig(StrictModel):
         None, description="networks: hls4ml's vitis (default) or vivado; BDTs: conifer's xilinxhls or vhdl (default: both)")
     reuse_factor: int = Field(1, ge=1, le=4096, description="hls4ml ReuseFactor: multipliers shared by this many products")
     clock_period_ns: float | None = Field(None, gt=0, description="default: the target's first clock period")
+    synth_mem_gb: float | None = Field(None, gt=0, description="memory request of `l1ml synth` HLS jobs [default: estimated from the model]")
 
 
 class TrainConfig(StrictModel):

@@ -86,6 +86,17 @@ def estimate_memory_gb(target: Path, project_dir: Path, floor_gb: float = DEFAUL
     return round(max(floor_gb, estimate), 1)
 
 
+def _configured_memory_gb(target: Path) -> float | None:
+    """`firmware.synth_mem_gb` of a training run's config, if it sets one."""
+    import yaml
+
+    config = target / "config.yaml"
+    if not config.is_file():
+        return None
+    value = ((yaml.safe_load(config.read_text()) or {}).get("firmware") or {}).get("synth_mem_gb")
+    return float(value) if value else None
+
+
 def _read_json_or_yaml(path: Path) -> dict:
     import yaml
 
@@ -129,13 +140,15 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
     if kind == "hls":
         tool = "vivado" if backend == "vivado" else "vitis"
         script = "build_hls.tcl" if info.get("tool") == "conifer" else "build_prj.tcl"
-        mem = mem_gb if mem_gb is not None else estimate_memory_gb(target, project, floor_gb)
+        mem = mem_gb if mem_gb is not None else _configured_memory_gb(target) or estimate_memory_gb(target, project, floor_gb)
     else:
         tool, script = ("l1ml" if kind == "verify" else "ghdl"), ""
         mem = mem_gb if mem_gb is not None else SMALL_JOB_GB
     # a training run is named by its config name and run id (runs/<name>/<id>), a --out folder by its name
     model = f"{target.parent.name}/{target.name}" if (target / "run.json").is_file() else target.name
-    return JobSpec(kind=kind, model=model, target=str(target), project=str(project), tool=tool,
+    hw_target = info.get("target") or info.get("source", {}).get("target")
+    spec_extra = {"hw_target": hw_target} if hw_target else {}
+    return JobSpec(kind=kind, model=model, target=str(target), extra=spec_extra, project=str(project), tool=tool,
                    part=info.get("part", ""), clock_ns=float(info.get("clock_period_ns") or 0), steps=list(steps),
                    mem_gb=float(mem), time_s=time_s, cpus=cpus, project_hash=tree_hash(project if kind != "verify" else fw),
                    build_script=script, settings=settings, container=container)

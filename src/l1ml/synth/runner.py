@@ -107,12 +107,28 @@ def finish(job_dir: Path, spec: dict, *, exit_code: int | None, killed_for: str 
                        time_limit=_duration(spec["time_s"]), killed_for=killed_for, slurm_state=slurm_state,
                        expects_report=True)
     version = job_dir / "tool_version.txt"
+    budget = _budget(reports.get("csynth"), spec.get("extra", {}).get("hw_target"))
     return {
         "id": spec["id"], "state": outcome.state, "message": outcome.message, "transient": outcome.transient,
         "exit_code": exit_code, "killed_for": killed_for, "started": started, "ended": time.time(),
         "host": socket.gethostname(), "peak_mem_gb": round(peak_bytes / 1024**3, 3) if peak_bytes else None,
         "tool_version": version.read_text().strip() if version.is_file() else None, "reports": reports,
+        "budget": budget, "within_budget": all(row["ok"] for row in budget) if budget else None,
     }
+
+
+def _budget(csynth: dict | None, hw_target: str | None) -> list[dict]:
+    """The C-synthesis result against the hw target the project was converted for."""
+    if not csynth or not hw_target:
+        return []
+    from l1ml.config.hw import load_target
+    from l1ml.errors import L1mlError
+    from l1ml.synth.results import against_budget
+
+    try:
+        return against_budget(csynth, load_target(hw_target))
+    except L1mlError:
+        return []
 
 
 def _duration(seconds: int) -> str:
