@@ -40,23 +40,21 @@ def newest(name: str, backend: str) -> Path:
 
 def bdt_figures(run: Path, n_events: int) -> tuple[dict, bool]:
     """The BDT's emulator, batched C-simulation and conifer's own decision_function() on random grid inputs."""
-    import json
     import logging
 
     import conifer
     import xgboost as xgb
 
     from l1ml.firmware import conifer_project, csim
-    from l1ml.verify.bdt import bdt_subject
+    from l1ml.verify.bdt import project_emulator
     from l1ml.verify.bitexact import random_inputs
 
-    subject = bdt_subject(run, None)
-    emulator = subject.model_output.__self__
-    info = json.loads((subject.firmware_dir / "convert.json").read_text())
-    x = random_inputs(subject.input_type, subject.n_features, n_events, seed=12)
-    print(f"BDT: {run} ({info['n_trees']} trees of depth {info['max_depth']}, {subject.n_features} inputs)")
+    hls_dir = run / "firmware" / "xilinxhls"
+    emulator, info = project_emulator(hls_dir)
+    x = random_inputs(emulator.input_type, info["n_features"], n_events, seed=12)
+    print(f"BDT: {run} ({info['n_trees']} trees of depth {info['max_depth']}, {info['n_features']} inputs)")
     start = time.perf_counter()
-    library = csim.compile_sources(conifer_project.csim_sources(subject.firmware_dir))
+    library = csim.compile_sources(conifer_project.csim_sources(hls_dir))
     print(f"BDT C-simulation compile (g++ {library.build.key[:8]}, one translation unit): {time.perf_counter() - start:.1f} s")
     figures = {"bdt_emulator": rate(emulator.predict, x, repeat=3),
                "bdt_emulator_1thread": rate(lambda v: emulator.predict(v, threads=1), x, repeat=2)}

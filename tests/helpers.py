@@ -26,3 +26,21 @@ def copy_run(run_dir: Path, tmp_path: Path) -> Path:
 def find_check(report, prefix: str):
     """The check of a verify report whose name starts with `prefix`."""
     return next(c for c in report.checks if c.name.startswith(prefix))
+
+
+def small_converted_bdt(root: Path, seed: int, backend: str | None = None) -> Path:
+    """A 4-tree BDT of your own, trained on random data and converted with `l1ml convert --xgboost` (seconds)."""
+    import numpy as np
+    import xgboost as xgb
+
+    from l1ml.firmware.byo import convert_xgboost
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 10, size=(2000, 4)).astype(np.float32)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2, "nthread": 1, "seed": 1},
+                        xgb.DMatrix(x, label=(x[:, seed % 4] > 1).astype(int)), 4)
+    booster.save_model(str(root / "model.json"))
+    out = root / "own"
+    convert_xgboost(root / "model.json", out, input_type="ap_fixed<12,6,AP_RND_CONV,AP_SAT>", score_type=None,
+                    target="vu13p", backend=backend, clock_period_ns=None)
+    return out

@@ -13,6 +13,8 @@ import pytest
 
 from l1ml.errors import L1mlError
 
+from helpers import small_converted_bdt
+
 
 def slurm_up() -> bool:
     if shutil.which("sinfo") is None:
@@ -30,20 +32,7 @@ needs_slurm = pytest.mark.skipif(not slurm_up(), reason="no Slurm cluster answer
 
 @pytest.fixture(scope="module")
 def bdt_dir(tmp_path_factory):
-    import numpy as np
-    import xgboost as xgb
-
-    from l1ml.firmware.byo import convert_xgboost
-
-    root = tmp_path_factory.mktemp("batch_bdt")
-    rng = np.random.default_rng(6)
-    x = rng.normal(0, 10, size=(2000, 4)).astype(np.float32)
-    xgb.train({"objective": "binary:logistic", "max_depth": 2, "nthread": 1, "seed": 1},
-              xgb.DMatrix(x, label=(x[:, 1] > 0).astype(int)), 4).save_model(str(root / "model.json"))
-    out = root / "own"
-    convert_xgboost(root / "model.json", out, input_type="ap_fixed<12,6,AP_RND_CONV,AP_SAT>", score_type=None,
-                    target="vu13p", backend="xilinxhls", clock_period_ns=None)
-    return out
+    return small_converted_bdt(tmp_path_factory.mktemp("synth_bdt"), 6, "xilinxhls")
 
 
 @pytest.fixture

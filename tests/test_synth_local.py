@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from l1ml.errors import L1mlError
+
+from helpers import small_converted_bdt
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed (make test installs it)")
 
@@ -23,20 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not 
 @pytest.fixture(scope="module")
 def bdt_dir(tmp_path_factory):
     """A small BDT of your own, converted (xilinxhls + vhdl): verify jobs take a few seconds."""
-    import xgboost as xgb
-
-    from l1ml.firmware.byo import convert_xgboost
-
-    root = tmp_path_factory.mktemp("synth_bdt")
-    rng = np.random.default_rng(5)
-    x = rng.normal(0, 10, size=(2000, 4)).astype(np.float32)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2, "nthread": 1, "seed": 1},
-                        xgb.DMatrix(x, label=(x[:, 0] > 1).astype(int)), 4)
-    booster.save_model(str(root / "model.json"))
-    out = root / "own"
-    convert_xgboost(root / "model.json", out, input_type="ap_fixed<12,6,AP_RND_CONV,AP_SAT>", score_type=None,
-                    target="vu13p", backend=None, clock_period_ns=None)
-    return out
+    return small_converted_bdt(tmp_path_factory.mktemp("synth_bdt"), 5)
 
 
 @pytest.fixture

@@ -57,8 +57,7 @@ def write_project(ensemble: dict, types: dict[str, FixedType], out_dir: Path, *,
         ens_mod.save(ensemble, tmp / ENSEMBLE)
         (tmp / "conifer_config.json").write_text(json.dumps(config, indent=1) + "\n")
         (tmp / CONVERT).write_text(json.dumps({
-            "tool": "conifer", "tool_version": conifer.__version__.version if hasattr(conifer.__version__, "version")
-            else str(conifer.__version__), "backend": backend, "project": PROJECT, "part": part,
+            "tool": "conifer", "tool_version": str(conifer.__version__), "backend": backend, "project": PROJECT, "part": part,
             "clock_period_ns": clock_period_ns, "types": names, "n_trees": ensemble["n_trees"],
             "n_classes": ensemble["n_classes"], "max_depth": ensemble["max_depth"], "n_features": ensemble["n_features"],
             "splitting_convention": ensemble["splitting_convention"], "source": source,
@@ -132,7 +131,7 @@ inline void l1ml_bdt_top(input_t x[n_features], score_t y[BDT::fn_classes(n_clas
 
 
 def csim_sources(fw_dir: Path):
-    """The HLS project's C++ (top function `l1ml_prj(x, score)` as conifer writes it) for `csim.build`."""
+    """The HLS project's C++ (conifer's top function, called through `l1ml_bdt_top`) for `csim.build`."""
     from l1ml.firmware import csim
 
     info = read_convert(fw_dir)

@@ -258,10 +258,6 @@ def load(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def types_text(types: dict[str, FixedType | str]) -> dict[str, str]:
-    return {k: str(v if isinstance(v, FixedType) else parse_fixed(v)) for k, v in types.items()}
-
-
 def quantized_values(ensemble: dict, score_type: FixedType) -> dict:
     """A copy with leaf values and initial predictions already on the score type's grid (so that a backend with a
     finer or differently rounding type holds exactly the values the HLS firmware holds)."""

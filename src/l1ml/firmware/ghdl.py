@@ -26,6 +26,13 @@ def available() -> bool:
     return shutil.which("ghdl") is not None
 
 
+def run_command(n_events: int) -> list[str]:
+    """The testbench run for `n_events` events, bounded by a stop time."""
+    stop_ns = (n_events + 1000) * CLOCK_NS
+    # large trees elaborate constant arrays bigger than the mcode backend's default 128 kB stack limit
+    return ["ghdl", "-r", "--std=08", "--work=xil_defaultlib", "testbench", f"--stop-time={stop_ns}ns", "--max-stack-alloc=0"]
+
+
 def simulate(project_dir: Path, codes: np.ndarray, n_scores: int) -> np.ndarray:
     """Run the VHDL testbench of `project_dir` (conifer_prj/) on (events x features) integer codes and return the
     (events x n_scores) integer codes of the scores."""
@@ -39,10 +46,7 @@ def simulate(project_dir: Path, codes: np.ndarray, n_scores: int) -> np.ndarray:
         shutil.copytree(project_dir, work, ignore=shutil.ignore_patterns("*.txt", "*.log", "*.cf", "*.o"))
         (work / "SimulationInput.txt").write_text("\n".join(" ".join(map(str, row)) for row in codes) + "\n")
         _run(["bash", "-e", "ghdl_compile.sh"], work, "analysis and elaboration")
-        stop = (len(codes) + 1000) * CLOCK_NS
-        # large trees elaborate constant arrays bigger than the mcode backend's default 128 kB stack limit
-        _run(["ghdl", "-r", "--std=08", "--work=xil_defaultlib", "testbench", f"--stop-time={stop}ns", "--max-stack-alloc=0"],
-             work, "simulation")
+        _run(run_command(len(codes)), work, "simulation")
         out_path = work / "SimulationOutput.txt"
         lines = out_path.read_text().split("\n") if out_path.is_file() else []
         rows = [[int(v) for v in line.split()] for line in lines if line.strip()]

@@ -79,8 +79,7 @@ class CondorBackend:
         return []
 
     def refresh(self) -> None:
-        from l1ml.synth.local import record_result
-        from l1ml.synth.runner import finish
+        from l1ml.synth.runner import finish, save_result
 
         for job in self.db.jobs(None, "backend = 'condor' AND state IN ('queued', 'running')"):
             ad = self._classad(job.backend_id)
@@ -95,8 +94,7 @@ class CondorBackend:
             spec = json.loads((Path(job.job_dir) / "job.json").read_text())
             result = finish(Path(job.job_dir), spec, exit_code=ad.get("ExitCode"), killed_for=killed_for, peak_bytes=None,
                             started=job.started or job.submitted)
-            (Path(job.job_dir) / "result.json").write_text(json.dumps(result, indent=1) + "\n")
-            record_result(self.db, job.id, result)
+            save_result(self.db, Path(job.job_dir), result)
             if status == 5:
                 subprocess.run(["condor_rm", job.backend_id], capture_output=True, timeout=60)
 

@@ -21,14 +21,13 @@ NETWORK_FS = ("nfs", "nfs4", "afs", "cifs", "smb3", "smbfs", "lustre", "gpfs", "
               "beegfs", "fuse.ceph-fuse", "9p")
 COLUMNS = ("id", "kind", "model", "backend", "state", "dedup_key", "job_dir", "mem_gb", "cpus", "time_s", "submitted",
            "started", "ended", "host", "backend_id", "exit_code", "peak_mem_gb", "message", "result", "attempts")
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, kind TEXT, model TEXT, backend TEXT, state TEXT, dedup_key TEXT, job_dir TEXT,
     mem_gb REAL, cpus INTEGER, time_s INTEGER, submitted REAL, started REAL, ended REAL, host TEXT,
     backend_id TEXT, exit_code INTEGER, peak_mem_gb REAL, message TEXT, result TEXT, attempts INTEGER DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT);
--- {len(COLUMNS)} columns
 """
 
 
@@ -133,6 +132,12 @@ class JobDB:
                 conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
         else:
             db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
+
+    def record(self, job_id: str, result: dict, db=None) -> None:
+        """Store how a job ended (the result record of `runner.finish`)."""
+        self.update(job_id, db, state=result["state"], ended=result["ended"], exit_code=result.get("exit_code"),
+                    peak_mem_gb=result.get("peak_mem_gb"), message=result["message"], host=result.get("host"),
+                    result=json.dumps(result))
 
     def jobs(self, db=None, where: str = "1", args: tuple = ()) -> list[Job]:
         query = f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE {where} ORDER BY submitted"

@@ -11,8 +11,8 @@ run: the C-simulation checks, no FPGA tools) and `ghdl` (conifer's VHDL testbenc
 vectors, compared with the expected scores).
 
 Memory rule (when neither --mem nor the config gives one): HLS of an unrolled design grows with its
-multipliers or tree nodes. The hls4ml tutorial's 4 256-weight network peaked at 0.96 GB (Vivado HLS 2019.2)
-and 2.3 GB (Vitis HLS 2022.2) in the logs of ../shared/fixtures; large models need 32-50 GB. l1ml asks
+multipliers or tree nodes. Two small tutorial-size networks peaked at 0.96 GB (Vivado HLS 2019.2) and 2.3 GB
+(Vitis HLS 2022.2) in the logs of ../shared/fixtures; large models need 32-50 GB (published cases). l1ml asks
 2 GB + 0.5 GB per 1 000 multipliers (weights / ReuseFactor), or + 0.25 GB per 1 000 tree nodes, and never
 less than the floor (default 8 GB).
 """
@@ -71,7 +71,7 @@ def tree_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
-def estimate_memory_gb(target: Path, project_dir: Path, floor_gb: float = DEFAULT_FLOOR_GB) -> float:
+def estimate_memory_gb(project_dir: Path, floor_gb: float = DEFAULT_FLOOR_GB) -> float:
     """The documented rule of the module docstring."""
     conifer_ensemble = project_dir.parent / "ensemble.json"
     if conifer_ensemble.is_file():
@@ -79,7 +79,7 @@ def estimate_memory_gb(target: Path, project_dir: Path, floor_gb: float = DEFAUL
         nodes = sum(len(t["feature"]) for r in ensemble["trees"] for t in r)
         estimate = 2.0 + 0.25 * nodes / 1000
     else:
-        config = _read_json_or_yaml(project_dir.parent / "hls4ml_config.yaml")
+        config = _yaml(project_dir.parent / "hls4ml_config.yaml")
         reuse = max(1, int(config.get("Model", {}).get("ReuseFactor", 1)))
         weights = _count_weights(project_dir)
         estimate = 2.0 + 0.5 * weights / reuse / 1000
@@ -88,19 +88,14 @@ def estimate_memory_gb(target: Path, project_dir: Path, floor_gb: float = DEFAUL
 
 def _configured_memory_gb(target: Path) -> float | None:
     """`firmware.synth_mem_gb` of a training run's config, if it sets one."""
-    import yaml
-
-    config = target / "config.yaml"
-    if not config.is_file():
-        return None
-    value = ((yaml.safe_load(config.read_text()) or {}).get("firmware") or {}).get("synth_mem_gb")
+    value = (_yaml(target / "config.yaml").get("firmware") or {}).get("synth_mem_gb")
     return float(value) if value else None
 
 
-def _read_json_or_yaml(path: Path) -> dict:
+def _yaml(path: Path) -> dict:
     import yaml
 
-    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
 def _count_weights(project_dir: Path) -> int:
@@ -140,7 +135,7 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
     if kind == "hls":
         tool = "vivado" if backend == "vivado" else "vitis"
         script = "build_hls.tcl" if info.get("tool") == "conifer" else "build_prj.tcl"
-        mem = mem_gb if mem_gb is not None else _configured_memory_gb(target) or estimate_memory_gb(target, project, floor_gb)
+        mem = mem_gb if mem_gb is not None else _configured_memory_gb(target) or estimate_memory_gb(project, floor_gb)
     else:
         tool, script = ("l1ml" if kind == "verify" else "ghdl"), ""
         mem = mem_gb if mem_gb is not None else SMALL_JOB_GB
@@ -209,7 +204,7 @@ command -v ghdl >/dev/null || {{ echo "l1ml: no HLS tool: ghdl is not installed 
 ghdl --version | head -1 > ../tool_version.txt
 cp ../vectors/input.txt SimulationInput.txt
 bash -e ghdl_compile.sh
-ghdl -r --std=08 --work=xil_defaultlib testbench --stop-time={stop}ns --max-stack-alloc=0 || exit $?
+{run} || exit $?
 if diff -q <(tr -s ' ' < SimulationOutput.txt) <(tr -s ' ' < ../vectors/expected.txt) >/dev/null; then
   echo "l1ml: GHDL output equals the expected scores on $(wc -l < SimulationInput.txt) events"
 else
@@ -247,7 +242,9 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
                                                           workdir=shlex.quote(os.getcwd())))
         else:
             n_events = _write_vectors(tmp, spec)
-            (tmp / "run.sh").write_text(RUN_GHDL.format(job_id=job_id, model=spec.model, stop=(n_events + 1000) * 5))
+            from l1ml.firmware.ghdl import run_command
+
+            (tmp / "run.sh").write_text(RUN_GHDL.format(job_id=job_id, model=spec.model, run=shlex.join(run_command(n_events))))
         (tmp / "run.sh").chmod(0o755)
         (tmp / "job.json").write_text(json.dumps({"id": job_id, **asdict(spec)}, indent=1) + "\n")
         os.replace(tmp, final)
@@ -274,16 +271,15 @@ def _write_vectors(folder: Path, spec: JobSpec, n_events: int = 500) -> int:
     """Test vectors for the VHDL: grid inputs and the scores the HLS firmware gives (its bit-exact emulation)."""
     import numpy as np
 
-    from l1ml.verify.bdt import bdt_subject
+    from l1ml.quantize.fixedpoint import parse_fixed
+    from l1ml.verify.bdt import project_emulator
     from l1ml.verify.bitexact import adversarial_inputs
 
-    subject = bdt_subject(Path(spec.target), None)
-    vt_info = json.loads((Path(spec.project).parent / "convert.json").read_text())
-    from l1ml.quantize.fixedpoint import parse_fixed
-
-    vt = parse_fixed(vt_info["types"]["input"])
-    x = subject.input_type.quantize(adversarial_inputs(subject.input_type, subject.n_features, n_random=n_events))
-    scores = subject.model_output(x)
+    emulator, info = project_emulator(Path(spec.target) / "firmware" / "xilinxhls")
+    vt = parse_fixed(json.loads((Path(spec.project).parent / "convert.json").read_text())["types"]["input"])
+    t = emulator.input_type
+    x = t.quantize(adversarial_inputs(t, info["n_features"], n_random=n_events))
+    scores = emulator.predict(x)
     out = folder / "vectors"
     out.mkdir()
     np.savetxt(out / "input.txt", vt.to_codes(x), fmt="%d")

@@ -94,7 +94,7 @@ class LocalBackend:
         for job in self.db.jobs(db, "backend = 'local' AND state = 'running'"):
             result = Path(job.job_dir) / "result.json"
             if result.is_file():
-                record_result(self.db, job.id, json.loads(result.read_text()), db)
+                self.db.record(job.id, json.loads(result.read_text()), db)
             elif not runner_alive(int(job.backend_id), job.job_dir):
                 self.db.update(job.id, db, state="lost", ended=time.time(),
                                message="the runner process is gone and left no result (host reboot or kill -9 of the runner)")
@@ -119,7 +119,3 @@ def runner_alive(pid: int, job_dir: str) -> bool:
         return False
     return job_dir.encode() in cmdline and stat.rsplit(")", 1)[1].split()[0] != "Z"
 
-
-def record_result(db_obj: JobDB, job_id: str, result: dict, db=None) -> None:
-    db_obj.update(job_id, db, state=result["state"], ended=result["ended"], exit_code=result.get("exit_code"),
-                  peak_mem_gb=result.get("peak_mem_gb"), message=result["message"], result=json.dumps(result))

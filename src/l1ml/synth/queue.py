@@ -58,7 +58,7 @@ def submit(target: str | Path, options: SubmitOptions, db: JobDB | None = None) 
     backend = backend_for(options.backend, db)
     backend.check_fits(spec.mem_gb, spec.cpus)
     if not options.force:
-        same = [j for j in db.jobs(None, "dedup_key = ? AND state IN ('queued', 'running', 'done')", (spec.dedup_key,))]
+        same = db.jobs(None, "dedup_key = ? AND state IN ('queued', 'running', 'done')", (spec.dedup_key,))
         if same:
             j = same[-1]
             raise L1mlError(f"this project was already submitted as job {j.id} ({j.state}); give --force to run it again",

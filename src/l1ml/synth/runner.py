@@ -39,7 +39,7 @@ def group_rss_bytes(pgid: int) -> int:
 
 def run(job_dir: Path, state_dir: Path) -> dict:
     from l1ml.synth.db import JobDB
-    from l1ml.synth.local import LocalBackend, record_result
+    from l1ml.synth.local import LocalBackend
 
     spec = json.loads((job_dir / "job.json").read_text())
     limit = spec["mem_gb"] * 1024**3
@@ -72,12 +72,17 @@ def run(job_dir: Path, state_dir: Path) -> dict:
     if exit_code < 0:
         exit_code = 128 - exit_code  # killed by a signal, as a shell reports it
     result = finish(job_dir, spec, exit_code=exit_code, killed_for=killed_for, peak_bytes=peak, started=start)
-    (job_dir / "result.json.tmp").write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(job_dir / "result.json.tmp", job_dir / "result.json")
     db = JobDB(state_dir)
-    record_result(db, spec["id"], result)
+    save_result(db, job_dir, result)
     LocalBackend(db).schedule()
     return result
+
+
+def save_result(db, job_dir: Path, result: dict) -> None:
+    """result.json in the job folder (atomically: the local queue reads it to recover), then the database."""
+    (job_dir / "result.json.tmp").write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(job_dir / "result.json.tmp", job_dir / "result.json")
+    db.record(result["id"], result)
 
 
 def _stop_group(proc: subprocess.Popen, hard: bool) -> None:

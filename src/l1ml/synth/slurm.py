@@ -97,8 +97,7 @@ class SlurmBackend:
         return []
 
     def refresh(self) -> None:
-        from l1ml.synth.local import record_result
-        from l1ml.synth.runner import finish
+        from l1ml.synth.runner import finish, save_result
 
         for job in self.db.jobs(None, "backend = 'slurm' AND state IN ('queued', 'running')"):
             info = self.state_of(job.backend_id)
@@ -128,9 +127,7 @@ class SlurmBackend:
                 self.db.update(job.id, state="queued", attempts=job.attempts + 1, message=result["message"])
                 self.submit(job.id)
                 continue
-            (job_dir / "result.json").write_text(json.dumps(result, indent=1) + "\n")
-            record_result(self.db, job.id, result)
-            self.db.update(job.id, host=info["node"])
+            save_result(self.db, job_dir, result)
 
     def cancel(self, job) -> None:
         _run(["scancel", job.backend_id], "scancel")

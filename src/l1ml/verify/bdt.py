@@ -37,12 +37,9 @@ def bdt_subject(target: Path, backend: str | None, booster=None, vhdl_events: in
     if not (hls / cp.CONVERT).is_file():
         raise L1mlError("no conifer xilinxhls project (the C-simulation reference); run `l1ml convert` without --backend",
                         path=root)
-    info = cp.read_convert(hls)
-    types = {k: parse_fixed(v) for k, v in info["types"].items()}
-    firmware_trees = load(hls / cp.ENSEMBLE)
-    emulator = BdtEmulator(firmware_trees, types["input"], types["threshold"], types["score"], types["weight"])
+    emulator, info = project_emulator(hls)
     subject = Subject(
-        kind="bdt", target=target, firmware_dir=hls, input_type=types["input"], n_features=info["n_features"],
+        kind="bdt", target=target, firmware_dir=hls, input_type=emulator.input_type, n_features=info["n_features"],
         model_name="fixed-point emulation", model_output=emulator.predict,
         csim_sources=lambda: cp.csim_sources(hls),
         emulator=None, emulator_note="the fixed-point emulation is the reference of the bit_exact check")
@@ -54,6 +51,14 @@ def bdt_subject(target: Path, backend: str | None, booster=None, vhdl_events: in
     if (vhdl / cp.CONVERT).is_file():
         subject.extra_checks.append(lambda s, sample, fw: [vhdl_check(vhdl, sample, fw, vhdl_events, s.input_type)])
     return subject
+
+
+def project_emulator(hls_dir: Path) -> tuple[BdtEmulator, dict]:
+    """The bit-exact emulator of a conifer xilinxhls project (from its ensemble.json and types), and its convert.json."""
+    info = cp.read_convert(hls_dir)
+    types = {k: parse_fixed(v) for k, v in info["types"].items()}
+    emulator = BdtEmulator(load(hls_dir / cp.ENSEMBLE), types["input"], types["threshold"], types["score"], types["weight"])
+    return emulator, info
 
 
 def threshold_probes(emulator: BdtEmulator, n_features: int) -> np.ndarray:
@@ -108,24 +113,16 @@ def vhdl_check(vhdl_dir: Path, sample: Sample, csim_out: np.ndarray, n_events: i
 
     info = cp.read_convert(vhdl_dir)
     vt = parse_fixed(info["types"]["input"])
-    pick = np.unique(np.linspace(0, len(sample.x) - 1, min(n_events, len(sample.x))).astype(np.int64))
-    # the adversarial events go first: they are where a difference would show
-    adversarial = [i for name, a, b in sample.blocks if name.startswith("adversarial") for i in range(a, b)]
-    pick = np.unique(np.concatenate([np.array(adversarial[: n_events // 2], dtype=np.int64), pick]))[: max(n_events, 1)]
+    # the adversarial events go first (up to half): they are where a difference would show; the rest spread evenly
+    adversarial = np.array([i for name, a, b in sample.blocks if name.startswith("adversarial") for i in range(a, b)],
+                           dtype=np.int64)[: n_events // 2]
+    rest = np.setdiff1d(np.arange(len(sample.x)), adversarial)
+    spread = rest[np.linspace(0, len(rest) - 1, min(n_events - len(adversarial), len(rest))).astype(np.int64)]
+    pick = np.unique(np.concatenate([adversarial, spread]))
     x = input_type.quantize(sample.x[pick])  # what the C-simulation's input conversion made of them
     if not np.array_equal(vt.quantize(x), x):
         return Check("vhdl (GHDL vs C-simulation)", False, {}, f"the VHDL type {vt} cannot hold the firmware inputs")
     n_scores = csim_out.shape[1]
     got = ghdl.simulate(vhdl_dir / "conifer_prj", vt.to_codes(x), n_scores) * vt.lsb
-    sub = Sample(x, [(sample.category(int(i)), k, k + 1) for k, i in enumerate(pick)])
-    return compare("vhdl (GHDL simulation vs C-simulation)", got, csim_out[pick], sample=_merge_blocks(sub))
+    return compare("vhdl (GHDL simulation vs C-simulation)", got, csim_out[pick], inputs=x, sample=sample.take(pick))
 
-
-def _merge_blocks(sample: Sample) -> Sample:
-    blocks: list[tuple[str, int, int]] = []
-    for name, a, b in sample.blocks:
-        if blocks and blocks[-1][0] == name and blocks[-1][2] == a:
-            blocks[-1] = (name, blocks[-1][1], b)
-        else:
-            blocks.append((name, a, b))
-    return Sample(sample.x, blocks)

@@ -53,6 +53,17 @@ class Sample:
     def category(self, i: int) -> str:
         return next(name for name, a, b in self.blocks if a <= i < b)
 
+    def take(self, indices: np.ndarray) -> Sample:
+        """The events at `indices` (ascending), in blocks of their categories."""
+        blocks: list[tuple[str, int, int]] = []
+        for k, i in enumerate(indices):
+            name = self.category(int(i))
+            if blocks and blocks[-1][0] == name:
+                blocks[-1] = (name, blocks[-1][1], k + 1)
+            else:
+                blocks.append((name, k, k + 1))
+        return Sample(self.x[indices], blocks)
+
     def counts(self) -> dict[str, int]:
         return {name: b - a for name, a, b in self.blocks}
 
