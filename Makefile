@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 .PHONY: help setup demo test test-fast bench lint schemas clean
 
 help:
-	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert them to firmware (hls4ml, conifer) and verify them (C-simulation, GHDL)"
+	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert them to firmware (hls4ml, conifer), verify them (C-simulation, GHDL) and deliver them (emulator only)"
 	@echo "make test   set up, then run every test"
 	@echo "make bench  generator throughput per process type; emulators, C-simulation, hls4ml and conifer events/s"
 
@@ -30,7 +30,10 @@ demo: $(STAMP)
 	@for model in ae vae bdt; do \
 	  run=$$($(BIN)/l1ml train configs/train/$${model}_demo.yaml) || exit 1; \
 	  $(BIN)/l1ml convert "$$run" && $(BIN)/l1ml verify "$$run" || exit 1; \
+	  $(BIN)/l1ml deliver "$$run" --version next --no-synthesis || exit 1; \
 	done
+	@$(BIN)/l1ml deliver --list
+	@echo "emulator-only deliveries (no Vivado here) are in $(CURDIR)/deliveries/"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py
@@ -51,4 +54,4 @@ schemas: $(STAMP)
 	$(BIN)/l1ml config schema --out schemas
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs deliveries

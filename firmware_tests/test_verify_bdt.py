@@ -12,7 +12,7 @@ import pytest
 
 from l1ml.verify.run import VerifyOptions, verify
 
-from helpers import SHARED, copy_run, find_check, write_yaml
+from helpers import SHARED, copy_run, find_check, trained_and_converted
 
 FAST = VerifyOptions(min_events=3000)
 QUIET = {"log": lambda m: None}
@@ -41,14 +41,7 @@ def cli():
 
 @pytest.fixture(scope="module")
 def bdt_run(tmp_path_factory, small_events):
-    from l1ml.firmware.convert import convert_run
-    from l1ml.train.run import train
-
-    root = tmp_path_factory.mktemp("fw_bdt")
-    run_dir = train(write_yaml(root / "bdt.yaml", BDT_RUN.format(events=small_events)), runs_root=root / "runs",
-                    log=None).run_dir
-    convert_run(run_dir)
-    return run_dir
+    return trained_and_converted(BDT_RUN.format(events=small_events), tmp_path_factory.mktemp("fw_bdt"))
 
 
 

@@ -44,3 +44,13 @@ def small_converted_bdt(root: Path, seed: int, backend: str | None = None) -> Pa
     convert_xgboost(root / "model.json", out, input_type="ap_fixed<12,6,AP_RND_CONV,AP_SAT>", score_type=None,
                     target="vu13p", backend=backend, clock_period_ns=None)
     return out
+
+
+def trained_and_converted(config_text: str, root: Path) -> Path:
+    """A training run of `config_text` (written to root/config.yaml), converted to firmware."""
+    from l1ml.firmware.convert import convert_run
+    from l1ml.train.run import train
+
+    run_dir = train(write_yaml(root / "config.yaml", config_text), runs_root=root / "runs", log=None).run_dir
+    convert_run(run_dir)
+    return run_dir

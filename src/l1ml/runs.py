@@ -27,6 +27,31 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def tree_hash(folder: str | Path) -> str:
+    """SHA-256 over the relative paths and contents of every file below `folder`."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode() + b"\0")
+        h.update(bytes.fromhex(sha256_file(path)))
+    return h.hexdigest()
+
+
+#: What a verification covers besides the firmware: a change to any of these after `l1ml verify` makes its report stale.
+FINGERPRINT_FILES = ("config.yaml", "metrics.json", "normalisation.json", "byo.json")
+
+
+def fingerprint(target: str | Path, firmware_dirs: list[Path]) -> dict[str, str]:
+    """Content hashes of what a verification of `target` (a run or a --out folder) depends on: the config, thresholds,
+    normalisation, the model folder and the verified firmware projects, by path relative to `target`."""
+    target = Path(target)
+    found = {name: sha256_file(target / name) for name in FINGERPRINT_FILES if (target / name).is_file()}
+    for folder in [target / "model", *firmware_dirs]:
+        if folder.is_dir():
+            found[f"{Path(folder).resolve().relative_to(target.resolve())}/"] = tree_hash(folder)
+    return found
+
+
 def tool_versions(names: tuple[str, ...] = TOOL_DISTRIBUTIONS) -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name in names:

@@ -34,7 +34,7 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from l1ml.cli import config_cmd, convert_cmd, data_cmd, hw_cmd, synth_cmd, train_cmd, verify_cmd
+    from l1ml.cli import config_cmd, convert_cmd, data_cmd, deliver_cmd, hw_cmd, synth_cmd, train_cmd, verify_cmd
 
     cli.add_command(data_cmd.data)
     cli.add_command(train_cmd.train)
@@ -43,6 +43,7 @@ def _register() -> None:
     cli.add_command(config_cmd.config)
     cli.add_command(hw_cmd.hw)
     cli.add_command(synth_cmd.synth)
+    cli.add_command(deliver_cmd.deliver)
 
 
 _register()

@@ -1,1 +1,5 @@
-"""Gated delivery of verified firmware and emulator packages. Arrives with `l1ml deliver` (issue 6)."""
+"""`l1ml deliver`: what a firmware integrator and the trigger emulation need, and nothing that has not been verified.
+
+`gate` decides whether a run may be delivered, `vectors` writes the test vectors, `cmssw` the CMSSW emulator
+package, `package` assembles and commits a delivery, `manifest` checks and lists delivered packages.
+"""

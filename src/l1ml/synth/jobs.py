@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from l1ml.errors import L1mlError
+from l1ml.runs import tree_hash
 
 KINDS = ("hls", "verify", "ghdl")
 STEPS = ("csynth", "cosim", "export", "vsynth")
@@ -60,15 +61,6 @@ class JobSpec:
     @property
     def dedup_key(self) -> str:
         return hashlib.sha256(f"{self.kind}|{self.project_hash}|{','.join(self.steps)}|{self.tool}".encode()).hexdigest()[:24]
-
-
-def tree_hash(folder: Path) -> str:
-    """SHA-256 over the relative paths and contents of every file below `folder`."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(folder)).encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
 
 
 def estimate_memory_gb(project_dir: Path, floor_gb: float = DEFAULT_FLOOR_GB) -> float:

@@ -50,6 +50,7 @@ def bdt_subject(target: Path, backend: str | None, booster=None, vhdl_events: in
     vhdl = root / "vhdl"
     if (vhdl / cp.CONVERT).is_file():
         subject.extra_checks.append(lambda s, sample, fw: [vhdl_check(vhdl, sample, fw, vhdl_events, s.input_type)])
+        subject.also_checked.append(vhdl)
     return subject
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from l1ml.data.layout import CLASS, PT
 from l1ml.errors import L1mlError
+from l1ml.runs import fingerprint
 from l1ml.verify.bitexact import Sample, adversarial_parts, compare, random_inputs
 from l1ml.verify.report import Check, Report, plots
 from l1ml.verify.subjects import Subject
@@ -40,7 +41,8 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print) 
     options = options or VerifyOptions()
     target = Path(target)
     subject = _subject(target, options)
-    sample = _sample(subject, options)
+    hashes = fingerprint(target, subject.checked_dirs)  # before the checks: a change while they run makes the report stale
+    sample = build_sample(subject, options)
     log(f"verifying {subject.firmware_dir} on {len(sample.x)} events")
 
     start = time.perf_counter()
@@ -70,6 +72,10 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print) 
 
     info = {
         "kind": subject.kind,
+        "fingerprint": hashes,
+        "checked_firmware": [str(d) for d in subject.checked_dirs],
+        "options": {"events": options.events, "min_events": options.min_events, "data": str(options.data) if options.data else None,
+                    "random": options.random},
         "sample": {"events": len(sample.x), "by_category": sample.counts()},
         "csim": {"library": str(library.build.library), "key": library.build.key, "cached": library.build.cached,
                  "compile_seconds": round(library.build.seconds, 2), "load_seconds": round(compile_s, 2),
@@ -100,7 +106,9 @@ def _subject(target: Path, options: VerifyOptions) -> Subject:
     raise L1mlError("not a training run (config.yaml, metrics.json) nor a converted model (byo.json)", path=target)
 
 
-def _sample(subject: Subject, options: VerifyOptions) -> Sample:
+def build_sample(subject: Subject, options: VerifyOptions) -> Sample:
+    """The verified events: test events by sample (training runs) or the user's inputs, the adversarial blocks, then
+    random grid inputs up to the minimum."""
     parts: dict[str, np.ndarray] = {}
     t, n = subject.input_type, subject.n_features
     raw_events = None

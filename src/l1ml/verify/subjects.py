@@ -33,8 +33,14 @@ class Subject:
     emulator_note: str = ""
     extra_checks: list[Callable] = field(default_factory=list)  # (subject, sample, csim_out) -> list of checks
     extra_parts: Callable[[], dict[str, np.ndarray]] | None = None  # more adversarial blocks of firmware inputs
+    also_checked: list[Path] = field(default_factory=list)  # other firmware projects the checks cover (a BDT's VHDL)
     # training runs only
     run: RunContext | None = None
+
+    @property
+    def checked_dirs(self) -> list[Path]:
+        """Every firmware project whose content the report vouches for."""
+        return [self.firmware_dir, *self.also_checked]
 
 
 @dataclass

@@ -1,0 +1,144 @@
+"""What must hold before `l1ml deliver` writes anything: every unmet condition is named, all at once.
+
+1. The run's latest `l1ml verify` passed, on all of its test events, and nothing it checked has changed since:
+   the content hashes of config, thresholds, normalisation, model and firmware projects equal the report's.
+2. A synthesis of the same HLS project (same content hash) finished, and its C-synthesis report meets the hw
+   target's budgets (latency, clock, resource fractions); or the delivery is emulator-only (`--no-synthesis`).
+3. The version is new for this model: a delivered version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from l1ml.errors import L1mlError
+from l1ml.runs import fingerprint, tree_hash
+
+VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+
+
+class DeliveryRefused(L1mlError):
+    """The gate's answer: one line per unmet condition."""
+
+    def __init__(self, run_dir: Path, problems: list[str]):
+        self.problems = problems
+        super().__init__("delivery refused:\n  - " + "\n  - ".join(problems), path=run_dir)
+
+
+@dataclass
+class Synthesis:
+    """The synthesis a firmware delivery is made of: the job and its recorded result."""
+
+    job_id: str
+    job_dir: Path
+    result: dict
+    spec: dict
+
+
+@dataclass
+class Gate:
+    run_dir: Path
+    report: dict  # verify/report.json
+    firmware_dir: Path  # the verified project folder (firmware/<backend>)
+    synthesis: Synthesis | None
+    problems: list[str] = field(default_factory=list)
+
+
+def check_version(version: str) -> str:
+    if not VERSION_RE.match(version or ""):
+        raise L1mlError("a version is X.Y.Z (three non-negative integers, no leading zeros), or 'next'",
+                        key="--version", value=version)
+    return version
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def check(run_dir: Path, version_dir: Path, *, synthesis: bool, db=None) -> Gate:
+    """Check every condition for delivering `run_dir` to `version_dir`; raise DeliveryRefused naming each one unmet."""
+    run_dir = Path(run_dir)
+    if not ((run_dir / "config.yaml").is_file() and (run_dir / "metrics.json").is_file()):
+        if (run_dir / "byo.json").is_file():
+            raise L1mlError("a model converted with --out has no thresholds or input scaling to deliver; deliver the "
+                            "training run it came from", path=run_dir)
+        raise L1mlError("not a training run (config.yaml, metrics.json)", path=run_dir)
+    problems: list[str] = []
+    report, firmware = _verify_condition(run_dir, problems)
+    found = None
+    if synthesis and firmware is not None:
+        found = _synthesis_condition(run_dir, firmware, problems, db)
+    if version_dir.exists():
+        problems.append(f"version {version_dir.name} of {version_dir.parent.name} was already delivered ({version_dir}); "
+                        "a delivered version is never overwritten: give a new --version")
+    if problems:
+        raise DeliveryRefused(run_dir, problems)
+    return Gate(run_dir, report, firmware, found)
+
+
+def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, Path | None]:
+    path = run_dir / "verify" / "report.json"
+    if not path.is_file():
+        problems.append(f"the run was never verified: run `l1ml verify {run_dir}`")
+        return {}, None
+    report = json.loads(path.read_text())
+    if not report.get("passed"):
+        problems.append(f"the latest verification failed ({', '.join(report.get('failed_checks') or ['no checks'])}): "
+                        f"see {path}")
+    if (report.get("options") or {}).get("events") is not None:
+        problems.append(f"the latest verification ran on part of the test events (--events "
+                        f"{report['options']['events']}), so its thresholds were not compared: run `l1ml verify "
+                        f"{run_dir}` without --events")
+    recorded = report.get("fingerprint")
+    checked = [Path(d) for d in report.get("checked_firmware", [])]
+    if not recorded or not checked:
+        problems.append(f"the verify report predates content hashes: run `l1ml verify {run_dir}` again")
+        return report, None
+    # the report names folders as verify was given them: re-anchor them on run_dir, which may have moved
+    checked = [run_dir / "firmware" / d.name for d in checked]
+    now = fingerprint(run_dir, checked)
+    changed = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
+    if changed:
+        problems.append(f"the run has changed since it was verified ({', '.join(changed)}): run `l1ml verify {run_dir}` again")
+    return report, checked[0]
+
+
+def project_dir(firmware: Path) -> Path:
+    """The HLS project folder of a converted firmware folder (what synthesis jobs copy and hash)."""
+    info = json.loads((firmware / "convert.json").read_text())
+    return firmware / ("conifer_prj" if info.get("tool") == "conifer" else "hls4ml_prj")
+
+
+def _synthesis_condition(run_dir: Path, firmware: Path, problems: list[str], db) -> Synthesis | None:
+    from l1ml.synth.db import JobDB
+
+    wanted = tree_hash(project_dir(firmware))
+    db = db or JobDB()
+    matching = []
+    for job in db.jobs(None, "kind = 'hls'"):
+        spec_path = Path(job.job_dir) / "job.json"
+        if spec_path.is_file():
+            spec = json.loads(spec_path.read_text())
+            if spec.get("project_hash") == wanted:
+                matching.append((job, spec))
+    hint = f"`l1ml synth submit {run_dir}`, then `l1ml synth wait`"
+    if not matching:
+        problems.append(f"no synthesis of this firmware project (content hash {wanted[:12]}) in the job database "
+                        f"{db.path}: run {hint}, or give --no-synthesis for an emulator-only delivery")
+        return None
+    done = [(job, spec) for job, spec in matching if job.state == "done"]
+    if not done:
+        states = ", ".join(f"{job.id} {job.state}" + (f" ({job.message})" if job.message else "") for job, _ in matching)
+        problems.append(f"no synthesis of this firmware project has finished ({states}): wait for it, or run {hint}")
+        return None
+    job, spec = done[-1]
+    result = job.result_data
+    over = [f"{row['item']} {row['value']:g} > {row['budget']:g}" for row in result.get("budget", []) if not row["ok"]]
+    if not result.get("budget"):
+        problems.append(f"synthesis job {job.id} has no budget comparison (no C-synthesis report or hw target)")
+    elif over:
+        problems.append(f"synthesis job {job.id} is over the hw target's budgets: {'; '.join(over)}")
+    return Synthesis(job.id, Path(job.job_dir), result, spec)

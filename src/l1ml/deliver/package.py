@@ -1,0 +1,320 @@
+"""`l1ml deliver RUN_DIR --version X.Y.Z`: the package of a verified (and synthesised) run, written atomically.
+
+    deliveries/<model>/<version>/
+      README.md            what this is; EMULATOR-ONLY deliveries say so first
+      manifest.json        lineage, verify and synthesis summaries, the SHA-256 of every other file
+      firmware/            firmware deliveries only: hls/ (the HLS project: sources, build Tcl), vhdl/ (BDTs),
+                           synthesis/ (the job's result and reports), ip/ (the exported IP, when synthesis exported it)
+      emulator/            the CMSSW emulator package (l1ml.deliver.cmssw)
+      test_vectors/        inputs and expected outputs as bit patterns (l1ml.deliver.vectors)
+      scaling.json         per-feature offset and shift, as real numbers and as integer codes
+      thresholds.json      the threshold of each target rate, as real numbers and as the score type's bit patterns
+      verify_report.json   the verify report the gate accepted
+    deliveries/<model>/<version>.tar.gz
+
+Everything is written into a hidden temporary folder beside the version folder, the emulator is built from it
+with g++ and checked on the test vectors, and only then is the folder renamed into place (the commit), then the
+archive. A delivery interrupted at any point leaves no version folder; the next delivery of the model removes the
+leftovers (deliveries of one model take turns through a lock file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import gzip
+import json
+import os
+import shutil
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from l1ml.deliver import cmssw
+from l1ml.deliver.gate import DeliveryRefused, Gate, check, check_version, project_dir, version_key
+from l1ml.errors import L1mlError
+from l1ml.runs import git_state, sha256_file, tool_versions
+
+MANIFEST = "manifest.json"
+FORMAT = "l1ml-delivery/1"
+BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "__pycache__")  # never part of a delivered project
+
+
+@dataclass
+class DeliverOptions:
+    version: str
+    out: Path = Path("deliveries")
+    synthesis: bool = True  # False: an emulator-only delivery (--no-synthesis)
+    test_events: int = 1000  # test events per sample in the test vectors
+
+
+@dataclass
+class Delivery:
+    path: Path  # the version folder
+    archive: Path
+    manifest: dict
+
+
+def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], None] = print, db=None) -> Delivery:
+    from l1ml.config.loader import load_config
+    from l1ml.config.train import TrainConfig
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        check(run_dir, Path(os.devnull), synthesis=False)  # names what the folder is instead
+    _, cfg = load_config(run_dir / "config.yaml", TrainConfig)
+    model_root = Path(options.out) / cfg.name
+    model_root.mkdir(parents=True, exist_ok=True)
+    with _model_lock(model_root):
+        version = next_version(model_root) if options.version == "next" else check_version(options.version)
+        final = model_root / version
+        gate = check(run_dir, final, synthesis=options.synthesis, db=db)
+        _remove_leftovers(model_root)
+        tmp = model_root / f".{version}.tmp-{os.getpid()}"
+        archive_tmp = model_root / f".{version}.tar.gz.tmp-{os.getpid()}"
+        try:
+            tmp.mkdir()
+            manifest = _write(tmp, gate, cfg, version, options, log)
+            log("building the CMSSW emulator and running the test vectors through it")
+            result = cmssw.build_and_test(tmp)
+            if not result.passed:
+                raise DeliveryRefused(run_dir, ["the emulator package failed its test vectors; nothing was delivered:\n"
+                                                + result.output[-3000:]])
+            manifest["emulator"]["self_test"] = {"passed": True, "seconds": round(result.seconds, 1),
+                                                 "summary": [ln for ln in result.output.splitlines() if " differ" in ln]}
+            _write_manifest(tmp, manifest)
+            _tar(tmp, version, archive_tmp, manifest["created"])
+            os.replace(tmp, final)  # the commit point
+            os.replace(archive_tmp, model_root / f"{version}.tar.gz")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            archive_tmp.unlink(missing_ok=True)
+    return Delivery(final, model_root / f"{version}.tar.gz", manifest)
+
+
+def next_version(model_root: Path) -> str:
+    """One patch above the highest delivered version of the model, 0.1.0 for the first."""
+    from l1ml.deliver.gate import VERSION_RE
+
+    versions = [p.name for p in model_root.iterdir() if p.is_dir() and VERSION_RE.match(p.name)] if model_root.is_dir() else []
+    if not versions:
+        return "0.1.0"
+    major, minor, patch = max(map(version_key, versions))
+    return f"{major}.{minor}.{patch + 1}"
+
+
+@contextlib.contextmanager
+def _model_lock(model_root: Path):
+    with open(model_root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _remove_leftovers(model_root: Path) -> None:
+    """Temporary folders and archives of deliveries that were killed (we hold the model's lock: none is running)."""
+    for path in model_root.glob(".*.tmp-*"):
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------ the package's content
+
+
+def _write(folder: Path, gate: Gate, cfg, version: str, options: DeliverOptions, log) -> dict:
+    from l1ml import __version__
+    from l1ml.deliver.vectors import make_vectors
+    from l1ml.firmware import csim
+    from l1ml.verify.subjects import from_run
+
+    run_dir = gate.run_dir
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    log(f"delivering {cfg.name} {version} from {run_dir}" + ("" if options.synthesis else " (emulator only)"))
+    subject = from_run(run_dir, gate.firmware_dir.name)
+    sources = subject.csim_sources()
+    library = csim.compile_sources(sources)
+    vectors = make_vectors(subject, library, test_events=options.test_events)
+    vectors.write(folder / "test_vectors")
+
+    scaling = _scaling(run_dir, subject)
+    thresholds = _thresholds(metrics, subject.run.score_type)
+    (folder / "scaling.json").write_text(json.dumps(scaling, indent=1) + "\n")
+    (folder / "thresholds.json").write_text(json.dumps(thresholds, indent=1) + "\n")
+    name = cmssw.library_name(cfg.name, version)
+    facts = cmssw.ModelFacts(cfg.name, version, subject.input_type, subject.run.score_type, subject.n_features,
+                             vectors.outputs.shape[1], np.array(scaling["offset"]), np.array(scaling["shift"]),
+                             [{"rate_khz": t["rate_khz"], "value": t["threshold"], "code": t["code"]}
+                              for t in thresholds["thresholds"]])
+    cmssw.write_package(folder / "emulator", name, sources, facts, __version__)
+    shutil.copyfile(run_dir / "verify" / "report.json", folder / "verify_report.json")
+    synthesis = _write_firmware(folder / "firmware", gate) if gate.synthesis is not None else None
+    manifest = _manifest(gate, cfg, version, name, vectors, synthesis, metrics)
+    (folder / "README.md").write_text(_readme(manifest))
+    return manifest
+
+
+def _scaling(run_dir: Path, subject) -> dict:
+    from l1ml.quantize.normalisation import OFFSET_GRID, Normalisation
+
+    t = subject.input_type
+    common = {"input_type": str(t), "formula": "x_scaled = (x - offset) * 2**-shift, then converted to input_type "
+              f"({t.rounding}, {t.overflow})", "offset_lsb": OFFSET_GRID}
+    path = run_dir / "normalisation.json"
+    if path.is_file():
+        norm = Normalisation.load(path)
+        codes = np.rint(norm.offset / OFFSET_GRID).astype(np.int64)
+        if not np.array_equal(codes * OFFSET_GRID, norm.offset):
+            raise L1mlError("an offset is not on the 2**-8 grid", path=path, key="offset")
+        return {"features": norm.features, "offset": norm.offset.tolist(), "offset_code": codes.tolist(),
+                "shift": norm.shift.tolist(), **common}
+    from l1ml.data.layout import feature_names
+
+    n = subject.n_features
+    return {"features": feature_names()[:n], "offset": [0.0] * n, "offset_code": [0] * n, "shift": [0] * n, **common,
+            "note": "a BDT takes the features as they are, converted to input_type"}
+
+
+def _thresholds(metrics: dict, score_type) -> dict:
+    rows = []
+    for row in metrics["thresholds"]["quantized"]:
+        code = int(score_type.to_codes(row["threshold"]))
+        if code != row["threshold_bits"]:
+            raise L1mlError(f"threshold {row['threshold']!r} is not code {row['threshold_bits']} of {score_type}",
+                            key="thresholds.quantized", value=row["rate_khz"])
+        rows.append({"rate_khz": row["rate_khz"], "threshold": row["threshold"], "code": code, "hex": row["threshold_hex"],
+                     "achieved_rate_khz": row["achieved_rate_khz"], "achieved_rate_err_khz": row["achieved_rate_err_khz"],
+                     "background_pass": row["background_pass"]})
+    return {"score_type": str(score_type), "score_fractional_bits": score_type.fractional,
+            "trigger": metrics.get("trigger", "an event fires when score > threshold"),
+            "bx_rate_khz": metrics["bx_rate_khz"], "n_background_test": metrics["n_background_test"], "thresholds": rows}
+
+
+def _write_firmware(folder: Path, gate: Gate) -> dict:
+    """The verified HLS project, the VHDL (BDTs), the synthesis reports and the exported IP."""
+    ignore = shutil.ignore_patterns(*BUILD_OUTPUTS)
+    fw = gate.firmware_dir
+    shutil.copytree(project_dir(fw), folder / "hls", ignore=ignore)
+    for name in ("convert.json", "hls4ml_config.yaml", "conifer_config.json", "ensemble.json"):
+        if (fw / name).is_file():
+            shutil.copyfile(fw / name, folder / "hls" / f"l1ml_{name}")
+    vhdl = fw.parent / "vhdl"
+    if "vhdl" in [Path(d).name for d in gate.report.get("checked_firmware", [])]:
+        shutil.copytree(vhdl / "conifer_prj", folder / "vhdl", ignore=shutil.ignore_patterns(*BUILD_OUTPUTS, "*.txt"))
+        shutil.copyfile(vhdl / "convert.json", folder / "vhdl" / "l1ml_convert.json")
+    syn = gate.synthesis
+    reports = folder / "synthesis"
+    reports.mkdir()
+    (reports / "result.json").write_text(json.dumps(syn.result, indent=1, sort_keys=True) + "\n")
+    shutil.copyfile(syn.job_dir / "job.json", reports / "job.json")
+    for rel in syn.result.get("reports", {}).get("found", []):
+        src = syn.job_dir / rel
+        if src.is_file():
+            shutil.copyfile(src, reports / src.name)
+    ip_files = sorted((syn.job_dir / "project").glob("**/impl/ip/*.zip"))
+    for ip in ip_files:
+        (folder / "ip").mkdir(exist_ok=True)
+        shutil.copyfile(ip, folder / "ip" / ip.name)
+    return {"job": syn.job_id, "ip": [f"firmware/ip/{p.name}" for p in ip_files]}
+
+
+def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict | None, metrics: dict) -> dict:
+    run_dir = gate.run_dir
+    train = _read_json(run_dir / "manifest.json")
+    convert = _read_json(gate.firmware_dir / "manifest.json")
+    report = gate.report
+    tools = {"delivery": tool_versions(), "training": train.get("tools"), "conversion": convert.get("tools")}
+    synth_summary = None
+    if gate.synthesis is not None:
+        result, spec = gate.synthesis.result, gate.synthesis.spec
+        csynth = result.get("reports", {}).get("csynth") or {}
+        tools["synthesis"] = result.get("tool_version")
+        synth_summary = {
+            "job": gate.synthesis.job_id, "tool_version": result.get("tool_version"), "host": result.get("host"),
+            "part": spec.get("part"), "clock_ns": spec.get("clock_ns"), "steps": spec.get("steps"),
+            "hw_target": spec.get("extra", {}).get("hw_target"), "project_hash": spec.get("project_hash"),
+            "latency_worst_cycles": csynth.get("latency_worst"), "latency_worst_ns": csynth.get("latency_worst_ns"),
+            "interval_max": csynth.get("interval_max"), "clock_estimated_ns": csynth.get("clock_estimated_ns"),
+            "resources": csynth.get("resources"), "budget": result.get("budget"),
+            "within_budget": result.get("within_budget"), "peak_mem_gb": result.get("peak_mem_gb"),
+            "ip": synthesis["ip"] if synthesis else [],
+        }
+    return {
+        "format": FORMAT,
+        "model": cfg.name,
+        "version": version,
+        "kind": "firmware" if gate.synthesis is not None else "emulator-only",
+        "firmware_release": gate.synthesis is not None,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "lineage": {
+            "run": {"path": str(run_dir.resolve()), "id": run_dir.name, "config_hash": _read_json(run_dir / "run.json").get("config_hash")},
+            "config": {"sha256": sha256_file(run_dir / "config.yaml"), "as_given": (run_dir / "config.yaml").read_text()},
+            "seed": cfg.seed,
+            "data": train.get("inputs", {}),
+            "l1ml_git": {"delivery": git_state(), "training": train.get("l1ml_git"), "conversion": convert.get("l1ml_git"),
+                         "verify": report.get("l1ml_git")},
+            "tools": tools,
+        },
+        "verify": {
+            "created": report.get("created"), "passed": report.get("passed"), "fingerprint": report.get("fingerprint"),
+            "events": report.get("sample", {}).get("events"),
+            "checks": [{k: c.get(k) for k in ("name", "passed", "events", "mismatches", "message")} for c in report["checks"]],
+        },
+        "synthesis": synth_summary or {"none": "emulator-only delivery (--no-synthesis): not synthesised, no IP; "
+                                               "not a firmware release"},
+        "emulator": {"library": f"{name}.so", "interface": "hls4mlEmulator::Model", "folder": f"emulator/{name}"},
+        "test_vectors": {"events": len(vectors.inputs), "blocks": {n: b - a for n, a, b in vectors.blocks}},
+        "metrics": {"signals": {s: {f: v[f]["auc"] for f in ("float", "quantized")} for s, v in metrics["signals"].items()}},
+    }
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    from l1ml.deliver.manifest import file_hashes
+
+    manifest["files"] = file_hashes(folder)
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def _tar(folder: Path, version: str, out: Path, created: str) -> None:
+    """A reproducible .tar.gz of the package: sorted entries, one time stamp, no owners."""
+    stamp = int(_dt.datetime.fromisoformat(created).timestamp())
+
+    def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime, info.uid, info.gid, info.uname, info.gname = stamp, 0, 0, "", ""
+        info.mode = 0o755 if info.isdir() or info.mode & 0o100 else 0o644
+        return info
+
+    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=stamp) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in [folder, *sorted(folder.rglob("*"))]:
+            tar.add(path, arcname=str(Path(version) / path.relative_to(folder)), recursive=False, filter=normalise)
+
+
+def _readme(manifest: dict) -> str:
+    m = manifest
+    lines = [f"# {m['model']} {m['version']}", ""]
+    if m["kind"] == "emulator-only":
+        lines += ["**EMULATOR-ONLY DELIVERY: not synthesised, no IP, not a firmware release.** It carries the CMSSW",
+                  "emulator, the test vectors, the input scaling and the thresholds of a verified model.", ""]
+    else:
+        s = m["synthesis"]
+        lines += [f"Firmware release: synthesised with {s['tool_version'] or 'an unrecorded tool'} for {s['part']} at "
+                  f"{s['clock_ns']} ns (job {s['job']}), latency {s['latency_worst_cycles']} cycles, within the budgets "
+                  f"of {s['hw_target']}.", ""]
+    lines += [
+        f"Made by l1ml from run `{m['lineage']['run']['id']}`; `l1ml verify` passed on {m['verify']['events']} events.",
+        "",
+        "- `emulator/`: the CMSSW emulator (`hls4mlEmulator::Model`): `make`, `make test`, `make install PREFIX=DIR`",
+        "- `test_vectors/`: inputs and expected outputs as bit patterns (hex and .npy); `vectors.json` says which rows are which",
+        "- `scaling.json`, `thresholds.json`: the input scaling and the threshold of each rate, real and as bit patterns",
+        *(["- `firmware/`: the HLS project and build Tcl, synthesis reports, exported IP (when exported)"]
+          if m["kind"] == "firmware" else []),
+        "- `manifest.json`: lineage and the SHA-256 of every file; `l1ml deliver --check .` checks them",
+        "",
+    ]
+    return "\n".join(lines)
