@@ -53,8 +53,10 @@ def deliver(target: str | None, version: str | None, out: str, no_synthesis: boo
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
     kind = delivery.manifest["kind"]
-    click.echo(f"delivered {delivery.manifest['model']} {delivery.manifest['version']} ({kind}): "
-               f"{len(delivery.manifest['files'])} files, archive {delivery.archive}", err=True)
+    test = delivery.manifest["emulator"]["self_test"]
+    click.echo(f"delivered {delivery.manifest['model']} {delivery.manifest['version']} ({kind}) in {delivery.seconds:.0f} s "
+               f"(emulator built and checked in {test['seconds']:.0f} s): {len(delivery.manifest['files'])} files, "
+               f"{delivery.size_mb:.1f} MB; archive {delivery.archive}", err=True)
     click.echo(str(delivery.path))
 
 

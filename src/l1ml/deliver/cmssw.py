@@ -60,6 +60,8 @@ class ModelFacts:
 
 def write_package(folder: Path, name: str, sources, facts: ModelFacts, l1ml_version: str) -> None:
     """Write the package for `sources` (the verified firmware, a `csim.Sources`) under `folder`."""
+    if not facts.thresholds:  # C++ has no zero-length arrays
+        raise L1mlError("the run has no thresholds", key="evaluation.rates_khz")
     ap_types = next((d for d in sources.include_dirs if f"{d}/ap_fixed.h" in sources.files), None)
     if ap_types is None:
         raise L1mlError("the firmware sources carry no ap_types headers", path=folder)
@@ -81,8 +83,6 @@ def write_package(folder: Path, name: str, sources, facts: ModelFacts, l1ml_vers
         "include_flags": "".join(f" -I$(NAME)/{d}" for d in sources.include_dirs if d != ap_types),
         "units": "".join(f" $(NAME)/{u}" for u in sources.units),
     }
-    if not facts.thresholds:  # C++ has no zero-length arrays
-        raise L1mlError("the run has no thresholds", key="evaluation.rates_khz")
     model_dir = folder / name
     for rel, text in sources.files.items():
         path = model_dir / rel

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from l1ml.errors import L1mlError
@@ -44,7 +44,6 @@ class Gate:
     report: dict  # verify/report.json
     firmware_dir: Path  # the verified project folder (firmware/<backend>)
     synthesis: Synthesis | None
-    problems: list[str] = field(default_factory=list)
 
 
 def check_version(version: str) -> str:
@@ -61,22 +60,31 @@ def version_key(version: str) -> tuple[int, ...]:
 def check(run_dir: Path, version_dir: Path, *, synthesis: bool, db=None) -> Gate:
     """Check every condition for delivering `run_dir` to `version_dir`; raise DeliveryRefused naming each one unmet."""
     run_dir = Path(run_dir)
-    if not ((run_dir / "config.yaml").is_file() and (run_dir / "metrics.json").is_file()):
-        if (run_dir / "byo.json").is_file():
-            raise L1mlError("a model converted with --out has no thresholds or input scaling to deliver; deliver the "
-                            "training run it came from", path=run_dir)
-        raise L1mlError("not a training run (config.yaml, metrics.json)", path=run_dir)
+    require_run(run_dir)
     problems: list[str] = []
     report, firmware = _verify_condition(run_dir, problems)
     found = None
     if synthesis and firmware is not None:
         found = _synthesis_condition(run_dir, firmware, problems, db)
     if version_dir.exists():
-        problems.append(f"version {version_dir.name} of {version_dir.parent.name} was already delivered ({version_dir}); "
-                        "a delivered version is never overwritten: give a new --version")
+        problems.append(already_delivered(version_dir))
     if problems:
         raise DeliveryRefused(run_dir, problems)
     return Gate(run_dir, report, firmware, found)
+
+
+def require_run(run_dir: Path) -> None:
+    """Only a finished training run has what a delivery needs (thresholds, input scaling, test events)."""
+    if not ((run_dir / "config.yaml").is_file() and (run_dir / "metrics.json").is_file()):
+        if (run_dir / "byo.json").is_file():
+            raise L1mlError("a model converted with --out has no thresholds or input scaling to deliver; deliver the "
+                            "training run it came from", path=run_dir)
+        raise L1mlError("not a finished training run (config.yaml, metrics.json)", path=run_dir)
+
+
+def already_delivered(version_dir: Path) -> str:
+    return (f"version {version_dir.name} of {version_dir.parent.name} was already delivered ({version_dir}); "
+            "a delivered version is never overwritten: give a new --version")
 
 
 def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, Path | None]:

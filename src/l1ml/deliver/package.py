@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tarfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.deliver import cmssw
-from l1ml.deliver.gate import DeliveryRefused, Gate, check, check_version, project_dir, version_key
+from l1ml.deliver.gate import DeliveryRefused, Gate, already_delivered, check, check_version, project_dir, require_run, version_key
 from l1ml.errors import L1mlError
 from l1ml.runs import git_state, sha256_file, tool_versions
 
-MANIFEST = "manifest.json"
 FORMAT = "l1ml-delivery/1"
 BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "__pycache__")  # never part of a delivered project
 
@@ -57,22 +57,29 @@ class Delivery:
     path: Path  # the version folder
     archive: Path
     manifest: dict
+    seconds: float
+
+    @property
+    def size_mb(self) -> float:
+        return sum(f["bytes"] for f in self.manifest["files"].values()) / 1e6
 
 
 def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], None] = print, db=None) -> Delivery:
     from l1ml.config.loader import load_config
     from l1ml.config.train import TrainConfig
 
+    start = time.perf_counter()
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        check(run_dir, Path(os.devnull), synthesis=False)  # names what the folder is instead
+    require_run(run_dir)
     _, cfg = load_config(run_dir / "config.yaml", TrainConfig)
     model_root = Path(options.out) / cfg.name
+    version = next_version(model_root) if options.version == "next" else check_version(options.version)
+    final = model_root / version
+    gate = check(run_dir, final, synthesis=options.synthesis, db=db)
     model_root.mkdir(parents=True, exist_ok=True)
     with _model_lock(model_root):
-        version = next_version(model_root) if options.version == "next" else check_version(options.version)
-        final = model_root / version
-        gate = check(run_dir, final, synthesis=options.synthesis, db=db)
+        if final.exists():  # delivered by another process since the gate looked
+            raise DeliveryRefused(run_dir, [already_delivered(final)])
         _remove_leftovers(model_root)
         tmp = model_root / f".{version}.tmp-{os.getpid()}"
         archive_tmp = model_root / f".{version}.tar.gz.tmp-{os.getpid()}"
@@ -93,7 +100,7 @@ def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], N
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             archive_tmp.unlink(missing_ok=True)
-    return Delivery(final, model_root / f"{version}.tar.gz", manifest)
+    return Delivery(final, model_root / f"{version}.tar.gz", manifest, time.perf_counter() - start)
 
 
 def next_version(model_root: Path) -> str:
@@ -259,7 +266,8 @@ def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict
         "verify": {
             "created": report.get("created"), "passed": report.get("passed"), "fingerprint": report.get("fingerprint"),
             "events": report.get("sample", {}).get("events"),
-            "checks": [{k: c.get(k) for k in ("name", "passed", "events", "mismatches", "message")} for c in report["checks"]],
+            "checks": [{k: c[k] for k in ("name", "passed", "events", "mismatches", "message") if c.get(k) is not None}
+                       for c in report["checks"]],
         },
         "synthesis": synth_summary or {"none": "emulator-only delivery (--no-synthesis): not synthesised, no IP; "
                                                "not a firmware release"},
@@ -274,7 +282,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
-    from l1ml.deliver.manifest import file_hashes
+    from l1ml.deliver.manifest import MANIFEST, file_hashes
 
     manifest["files"] = file_hashes(folder)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
