@@ -142,7 +142,8 @@ def _synthesis_condition(run_dir: Path, firmware: Path, problems: list[str], db)
         states = ", ".join(f"{job.id} {job.state}" + (f" ({job.message})" if job.message else "") for job, _ in matching)
         problems.append(f"no synthesis of this firmware project has finished ({states}): wait for it, or run {hint}")
         return None
-    job, spec = done[-1]
+    # the newest finished job, preferring one that exported the IP (a firmware delivery carries it)
+    job, spec = max(done, key=lambda js: ("export" in js[1].get("steps", []), js[0].submitted))
     result = job.result_data
     over = [f"{row['item']} {row['value']:g} > {row['budget']:g}" for row in result.get("budget", []) if not row["ok"]]
     if not result.get("budget"):
