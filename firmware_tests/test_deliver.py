@@ -87,7 +87,7 @@ def _l1ml(*args):
 # ------------------------------------------------------------------------------------------------ the package
 
 
-def test_emulator_only_package(ae_run, ae_delivery):
+def test_emulator_only_package(ae_run, ae_delivery, tmp_path):
     from l1ml.deliver.manifest import check
     from l1ml.deliver.vectors import load_vectors
 
@@ -110,6 +110,11 @@ def test_emulator_only_package(ae_run, ae_delivery):
     scaling = json.loads((d / "scaling.json").read_text())
     norm = json.loads((ae_run / "normalisation.json").read_text())
     assert scaling["shift"] == norm["shift"] and np.array_equal(np.array(scaling["offset_code"]) * 2.0**-8, norm["offset"])
+    from l1ml.deliver.vectors import read_hex
+    from l1ml.quantize.fixedpoint import parse_fixed
+
+    (tmp_path / "offsets.hex").write_text(" ".join(scaling["offset_hex"]) + "\n")
+    assert read_hex(tmp_path / "offsets.hex", parse_fixed(scaling["offset_type"]))[0].tolist() == scaling["offset_code"]
 
     info, inputs, outputs = load_vectors(d / "test_vectors")
     assert np.array_equal(inputs, np.load(d / "test_vectors" / "inputs.npy"))

@@ -16,8 +16,10 @@ The library is built with hidden symbols except create_model and destroy_model: 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -104,19 +106,25 @@ class PackageTest:
     output: str
 
 
-def build_and_test(package: Path, timeout_s: int = BUILD_TIMEOUT_S) -> PackageTest:
-    """`make test` of a delivery's emulator, in a scratch copy of `emulator/` and `test_vectors/` (the package stays
-    free of build products): builds the library with g++ and runs the vectors through it, firmware inputs and raw."""
+def build_and_test(package: Path, scratch_dir: Path | None = None, timeout_s: int = BUILD_TIMEOUT_S) -> PackageTest:
+    """`make test` of a delivery's emulator, in a scratch copy of `emulator/` and `test_vectors/` under `scratch_dir`
+    (the package stays free of build products): builds the library with g++ and runs the vectors through it, firmware
+    inputs and raw. make and the compilers run in their own process group, stopped with it if this is interrupted."""
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="l1ml-emulator-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".emulator-build.tmp-", dir=scratch_dir) as tmp:
         for part in ("emulator", "test_vectors"):
             shutil.copytree(package / part, Path(tmp) / part)
         try:
-            proc = subprocess.run(["make", "-C", str(Path(tmp) / "emulator"), "test"], capture_output=True, text=True,
-                                  timeout=timeout_s)
+            proc = subprocess.Popen(["make", "-C", str(Path(tmp) / "emulator"), "test"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
         except FileNotFoundError:
             raise L1mlError("make is not installed (Debian package make)") from None
+        try:
+            output, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            return PackageTest(False, time.perf_counter() - start, f"make test did not finish in {timeout_s} s")
-    output = (proc.stdout + proc.stderr).replace(tmp, "<scratch>")
-    return PackageTest(proc.returncode == 0, time.perf_counter() - start, output)
+            output = f"make test did not finish in {timeout_s} s"
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return PackageTest(proc.returncode == 0, time.perf_counter() - start, output.replace(tmp, "<scratch>"))

@@ -37,6 +37,7 @@ import numpy as np
 
 from l1ml.deliver import cmssw
 from l1ml.deliver.gate import DeliveryRefused, Gate, already_delivered, check, check_version, project_dir, require_run, version_key
+from l1ml.deliver.vectors import to_hex_lines
 from l1ml.errors import L1mlError
 from l1ml.runs import git_state, sha256_file, tool_versions
 
@@ -87,7 +88,7 @@ def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], N
             tmp.mkdir()
             manifest = _write(tmp, gate, cfg, version, options, log)
             log("building the CMSSW emulator and running the test vectors through it")
-            result = cmssw.build_and_test(tmp)
+            result = cmssw.build_and_test(tmp, scratch_dir=model_root)  # a kill -9 leaves it where leftovers are removed
             if not result.passed:
                 raise DeliveryRefused(run_dir, ["the emulator package failed its test vectors; nothing was delivered:\n"
                                                 + result.output[-3000:]])
@@ -174,13 +175,24 @@ def _scaling(run_dir: Path, subject) -> dict:
         codes = np.rint(norm.offset / OFFSET_GRID).astype(np.int64)
         if not np.array_equal(codes * OFFSET_GRID, norm.offset):
             raise L1mlError("an offset is not on the 2**-8 grid", path=path, key="offset")
+        offset_type = _offset_type(codes, OFFSET_GRID)
         return {"features": norm.features, "offset": norm.offset.tolist(), "offset_code": codes.tolist(),
+                "offset_type": str(offset_type), "offset_hex": to_hex_lines(codes[None, :], offset_type)[0].split(),
                 "shift": norm.shift.tolist(), **common}
     from l1ml.data.layout import feature_names
 
     n = subject.n_features
     return {"features": feature_names()[:n], "offset": [0.0] * n, "offset_code": [0] * n, "shift": [0] * n, **common,
             "note": "a BDT takes the features as they are, converted to input_type"}
+
+
+def _offset_type(codes: np.ndarray, lsb: float):
+    """The narrowest signed fixed-point type with that LSB which holds every offset code."""
+    from l1ml.quantize.fixedpoint import FixedType
+
+    fractional = -int(np.log2(lsb))
+    width = max(fractional + 1, int(np.max(np.abs(codes), initial=0)).bit_length() + 1)  # the sign bit, at least
+    return FixedType(width, width - fractional, True)
 
 
 def _thresholds(metrics: dict, score_type) -> dict:
