@@ -280,8 +280,16 @@ def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
     assert not problems
     gate = Gate(run_dir, report, firmware, Synthesis(job.id, Path(job.job_dir), job.result_data,
                                                      json.loads((Path(job.job_dir) / "job.json").read_text())))
+    from l1ml.deliver.vectors import Vectors
+    from l1ml.quantize.fixedpoint import parse_fixed
+
+    t = parse_fixed("ap_fixed<8,3>")
+    vectors = Vectors(np.array([[3] * 57]), np.array([[-5]]), t, t, [("test:background", 0, 1)], np.zeros((1, 57)))
     out = tmp_path / "pkg"
-    written = _write_firmware(out / "firmware", gate)
+    written = _write_firmware(out / "firmware", gate, vectors)
+    tb = out / "firmware" / "hls" / "tb_data"
+    assert (tb / "tb_input_features.dat").read_text() == " ".join(["0.09375"] * 57) + "\n"
+    assert (tb / "tb_output_predictions.dat").read_text() == "-0.15625\n"
     assert (out / "firmware" / "hls" / "build_prj.tcl").is_file() and (out / "firmware" / "hls" / "firmware" / "l1ml_model.cpp").is_file()
     assert not list((out / "firmware" / "hls").glob("*_prj")), "no HLS build output in a delivery"
     assert (out / "firmware" / "synthesis" / "l1ml_model_csynth.xml").read_bytes() == \
@@ -290,12 +298,8 @@ def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
 
     from l1ml.config.loader import load_config
     from l1ml.config.train import TrainConfig
-    from l1ml.deliver.vectors import Vectors
-    from l1ml.quantize.fixedpoint import parse_fixed
 
     _, cfg = load_config(run_dir / "config.yaml", TrainConfig)
-    t = parse_fixed("ap_fixed<8,3>")
-    vectors = Vectors(np.zeros((1, 57), np.int64), np.zeros((1, 1), np.int64), t, t, [("test:background", 0, 1)], np.zeros((1, 57)))
     m = _manifest(gate, cfg, "1.0.0", "x_v1_0_0", vectors, written, json.loads((run_dir / "metrics.json").read_text()))
     s = m["synthesis"]
     assert m["kind"] == "firmware" and m["firmware_release"] and s["job"] == job.id

@@ -157,7 +157,7 @@ def _write(folder: Path, gate: Gate, cfg, version: str, options: DeliverOptions,
                               for t in thresholds["thresholds"]])
     cmssw.write_package(folder / "emulator", name, sources, facts, __version__)
     shutil.copyfile(run_dir / "verify" / "report.json", folder / "verify_report.json")
-    synthesis = _write_firmware(folder / "firmware", gate) if gate.synthesis is not None else None
+    synthesis = _write_firmware(folder / "firmware", gate, vectors) if gate.synthesis is not None else None
     manifest = _manifest(gate, cfg, version, name, vectors, synthesis, metrics)
     (folder / "README.md").write_text(_readme(manifest))
     return manifest
@@ -210,11 +210,13 @@ def _thresholds(metrics: dict, score_type) -> dict:
             "bx_rate_khz": metrics["bx_rate_khz"], "n_background_test": metrics["n_background_test"], "thresholds": rows}
 
 
-def _write_firmware(folder: Path, gate: Gate) -> dict:
-    """The verified HLS project, the VHDL (BDTs), the synthesis reports and the exported IP."""
+def _write_firmware(folder: Path, gate: Gate, vectors) -> dict:
+    """The verified HLS project (with the test vectors where its testbench reads them, for C/RTL co-simulation), the
+    VHDL (BDTs), the synthesis reports and the exported IP."""
     ignore = shutil.ignore_patterns(*BUILD_OUTPUTS)
     fw = gate.firmware_dir
     shutil.copytree(project_dir(fw), folder / "hls", ignore=ignore)
+    vectors.write_testbench_data(folder / "hls" / "tb_data")
     for name in ("convert.json", "hls4ml_config.yaml", "conifer_config.json", "ensemble.json"):
         if (fw / name).is_file():
             shutil.copyfile(fw / name, folder / "hls" / f"l1ml_{name}")

@@ -49,6 +49,15 @@ class Vectors:
         (folder / "vectors.json").write_text(json.dumps(self.description(), indent=1) + "\n")
         return sorted(folder.iterdir())
 
+    def write_testbench_data(self, folder: Path) -> None:
+        """The vectors as the hls4ml and conifer testbenches read them (`tb_data/`): one event per line, the values in
+        decimal (exact: the shortest decimal of each double, and every value is on its type's grid)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, codes, t in (("tb_input_features.dat", self.inputs, self.input_type),
+                               ("tb_output_predictions.dat", self.outputs, self.output_type)):
+            values = np.ldexp(codes.astype(np.float64), -t.fractional)
+            (folder / name).write_text("".join(" ".join(repr(v) for v in row) + "\n" for row in values.tolist()))
+
     def description(self) -> dict:
         return {
             "format": FORMAT,
