@@ -138,6 +138,12 @@ def test_emulator_library_reproduces_the_vectors_and_fails_on_one_lsb(ae_deliver
     assert built.returncode == 0, built.stdout + built.stderr
     name = ae_delivery.manifest["emulator"]["library"][:-3]
     assert (emulator / name / f"{name}.so").is_file() and " 0 differ" in built.stdout
+    # only the loader's two entry points are exported (and the standard library's std::any helpers): the firmware's
+    # top function and weight arrays cannot clash with another model's in the same process
+    symbols = subprocess.run(["nm", "-D", "--defined-only", "-C", str(emulator / name / f"{name}.so")], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+    exported = {line.split(None, 2)[2] for line in symbols if line.strip()}
+    assert {s for s in exported if not s.startswith(("std::", "void* std::"))} == {"create_model", "destroy_model"}, exported
     # the library's outputs, through its C++ interface, read back here and compared code by code
     info, inputs, expected = load_vectors(package / "test_vectors")
     out = tmp_path / "out.hex"
