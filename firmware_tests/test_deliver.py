@@ -162,8 +162,16 @@ def test_emulator_library_reproduces_the_vectors_and_fails_on_one_lsb(ae_deliver
     assert broken.returncode != 0 and re.search(r"[1-9]\d* differ", broken.stdout), broken.stdout + broken.stderr
 
 
-def test_bdt_emulator_only_delivery_builds_and_matches(bdt_run, tmp_path, db):
-    delivery = deliver(bdt_run, DeliverOptions("0.1.0", tmp_path / "out", **EMULATOR_ONLY), db=db, **QUIET)
+@pytest.fixture(scope="module")
+def bdt_delivery(bdt_run, tmp_path_factory):
+    from l1ml.synth.db import JobDB
+
+    out = tmp_path_factory.mktemp("bdt_deliveries")
+    return deliver(bdt_run, DeliverOptions("0.1.0", out, **EMULATOR_ONLY), db=JobDB(out / "state"), **QUIET)
+
+
+def test_bdt_emulator_only_delivery_builds_and_matches(bdt_delivery, tmp_path):
+    delivery = bdt_delivery
     scaling = json.loads((delivery.path / "scaling.json").read_text())
     assert scaling["shift"] == [0] * 57 and "BDT" in scaling["note"]
     blocks = delivery.manifest["test_vectors"]["blocks"]
@@ -174,6 +182,25 @@ def test_bdt_emulator_only_delivery_builds_and_matches(bdt_run, tmp_path, db):
     assert built.returncode == 0 and built.stdout.count(" 0 differ") == 2, built.stdout + built.stderr
     install = _make(package / "emulator", "install", f"PREFIX={tmp_path / 'cmssw'}")
     assert install.returncode == 0 and (tmp_path / "cmssw" / "lib64" / "dlv_bdt_v0_1_0.so").is_file()
+
+
+@pytest.mark.skipif(shutil.which("ghdl") is None, reason="GHDL is not installed (make test installs it)")
+def test_vhdl_testbench_vectors_of_a_firmware_delivery(bdt_run, bdt_delivery, tmp_path):
+    """A BDT firmware release carries the vectors in the VHDL testbench's format: GHDL, fed SimulationInput.txt,
+    writes SimulationExpected.txt."""
+    from l1ml.deliver.vectors import Vectors, load_vectors
+    from l1ml.firmware import ghdl
+    from l1ml.quantize.fixedpoint import parse_fixed
+
+    info, inputs, outputs = load_vectors(bdt_delivery.path / "test_vectors")
+    pick = np.r_[0:60, len(inputs) - 60:len(inputs)]  # test events and the last adversarial block (threshold probes)
+    vectors = Vectors(inputs[pick], outputs[pick], parse_fixed(info["inputs"]["type"]), parse_fixed(info["outputs"]["type"]),
+                      [], np.zeros((0, inputs.shape[1])))
+    vhdl = bdt_run / "firmware" / "vhdl"
+    vectors.write_vhdl_testbench_data(tmp_path, parse_fixed(json.loads((vhdl / "convert.json").read_text())["types"]["input"]))
+    codes = np.loadtxt(tmp_path / "SimulationInput.txt", dtype=np.int64, ndmin=2)
+    expected = np.loadtxt(tmp_path / "SimulationExpected.txt", dtype=np.int64, ndmin=2)
+    assert np.array_equal(ghdl.simulate(vhdl / "conifer_prj", codes, expected.shape[1]), expected)
 
 
 # ------------------------------------------------------------------------------------------------ the gate
@@ -271,21 +298,46 @@ def test_refused_when_synthesis_is_over_budget(ae_run, tmp_path):
     assert len(problems) == 1 and f"synthesis job {job} is over the hw target's budgets: latency (ns) 65 > 50" in problems[0]
 
 
-def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
-    """What a firmware delivery takes from the synthesis job: the HLS project and build Tcl, the job's result and
-    reports, and a summary in the manifest (the gate is bypassed: the recorded report misses this target's budget)."""
+def _gate_with_recorded_synthesis(run_dir: Path):
+    """The gate's findings for a verified run with a recorded synthesis, the budget condition left out."""
     from l1ml.deliver.gate import Gate, Synthesis, _verify_condition
-    from l1ml.deliver.package import _manifest, _readme, _write_firmware
 
-    run_dir = copy_run(ae_run, tmp_path)
     db = _db_for(run_dir)
-    job_id = _recorded_synthesis(run_dir, db, SHARED / "fixtures" / "hls-reports" / "nrp__myproject_csynth.xml")
-    job = db.get(job_id)
+    job = db.get(_recorded_synthesis(run_dir, db, SHARED / "fixtures" / "hls-reports" / "nrp__myproject_csynth.xml"))
     problems: list[str] = []
     report, firmware = _verify_condition(run_dir, problems)
     assert not problems
-    gate = Gate(run_dir, report, firmware, Synthesis(job.id, Path(job.job_dir), job.result_data,
+    return Gate(run_dir, report, firmware, Synthesis(job.id, Path(job.job_dir), job.result_data,
                                                      json.loads((Path(job.job_dir) / "job.json").read_text())))
+
+
+def test_packaging_of_a_synthesised_bdt(bdt_run, bdt_delivery, tmp_path):
+    """A BDT firmware release: conifer's HLS project and its VHDL, each with the test vectors its testbench reads."""
+    from l1ml.deliver.package import _write_firmware
+    from l1ml.deliver.vectors import Vectors, load_vectors
+    from l1ml.quantize.fixedpoint import parse_fixed
+
+    gate = _gate_with_recorded_synthesis(copy_run(bdt_run, tmp_path))
+    info, inputs, outputs = load_vectors(bdt_delivery.path / "test_vectors")
+    vectors = Vectors(inputs, outputs, parse_fixed(info["inputs"]["type"]), parse_fixed(info["outputs"]["type"]), [],
+                      np.zeros((0, inputs.shape[1])))
+    fw = tmp_path / "firmware"
+    _write_firmware(fw, gate, vectors)
+    assert (fw / "hls" / "build_hls.tcl").is_file() and (fw / "hls" / "firmware" / "parameters.h").is_file()
+    assert (fw / "vhdl" / "firmware" / "BDTTop.vhd").is_file() and (fw / "vhdl" / "l1ml_convert.json").is_file()
+    rows = (fw / "vhdl" / "SimulationInput.txt").read_text().splitlines()
+    assert len(rows) == len(inputs) == len((fw / "vhdl" / "SimulationExpected.txt").read_text().splitlines())
+    assert len((fw / "hls" / "tb_data" / "tb_input_features.dat").read_text().splitlines()) == len(inputs)
+
+
+def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
+    """What a firmware delivery takes from the synthesis job: the HLS project and build Tcl, the job's result and
+    reports, and a summary in the manifest (the gate is bypassed: the recorded report misses this target's budget)."""
+    from l1ml.deliver.package import _manifest, _readme, _write_firmware
+
+    run_dir = copy_run(ae_run, tmp_path)
+    gate = _gate_with_recorded_synthesis(run_dir)
+    job = gate.synthesis
     from l1ml.deliver.vectors import Vectors
     from l1ml.quantize.fixedpoint import parse_fixed
 
@@ -300,7 +352,7 @@ def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
     assert not list((out / "firmware" / "hls").glob("*_prj")), "no HLS build output in a delivery"
     assert (out / "firmware" / "synthesis" / "l1ml_model_csynth.xml").read_bytes() == \
         (SHARED / "fixtures" / "hls-reports" / "nrp__myproject_csynth.xml").read_bytes()
-    assert written == {"job": job.id, "ip": []}
+    assert written == {"job": job.job_id, "ip": []}
 
     from l1ml.config.loader import load_config
     from l1ml.config.train import TrainConfig
@@ -308,7 +360,7 @@ def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
     _, cfg = load_config(run_dir / "config.yaml", TrainConfig)
     m = _manifest(gate, cfg, "1.0.0", "x_v1_0_0", vectors, written, json.loads((run_dir / "metrics.json").read_text()))
     s = m["synthesis"]
-    assert m["kind"] == "firmware" and m["firmware_release"] and s["job"] == job.id
+    assert m["kind"] == "firmware" and m["firmware_release"] and s["job"] == job.job_id
     assert (s["latency_worst_cycles"], s["clock_estimated_ns"]) == (15, 3.636) and s["resources"]["dsp"]["used"] == 2557
     assert s["within_budget"] is False and s["hw_target"] == "vu13p"
     assert "Firmware release: synthesised" in _readme(m)

@@ -39,6 +39,7 @@ from l1ml.deliver import cmssw
 from l1ml.deliver.gate import DeliveryRefused, Gate, already_delivered, check, check_version, project_dir, require_run, version_key
 from l1ml.deliver.vectors import to_hex_lines
 from l1ml.errors import L1mlError
+from l1ml.quantize.fixedpoint import parse_fixed
 from l1ml.runs import git_state, sha256_file, tool_versions
 
 FORMAT = "l1ml-delivery/1"
@@ -224,6 +225,8 @@ def _write_firmware(folder: Path, gate: Gate, vectors) -> dict:
     if "vhdl" in [Path(d).name for d in gate.report.get("checked_firmware", [])]:
         shutil.copytree(vhdl / "conifer_prj", folder / "vhdl", ignore=shutil.ignore_patterns(*BUILD_OUTPUTS, "*.txt"))
         shutil.copyfile(vhdl / "convert.json", folder / "vhdl" / "l1ml_convert.json")
+        vhdl_type = parse_fixed(json.loads((vhdl / "convert.json").read_text())["types"]["input"])
+        vectors.write_vhdl_testbench_data(folder / "vhdl", vhdl_type)
     syn = gate.synthesis
     reports = folder / "synthesis"
     reports.mkdir()
@@ -233,11 +236,37 @@ def _write_firmware(folder: Path, gate: Gate, vectors) -> dict:
         src = syn.job_dir / rel
         if src.is_file():
             shutil.copyfile(src, reports / src.name)
-    ip_files = sorted((syn.job_dir / "project").glob("**/impl/ip/*.zip"))
-    for ip in ip_files:
+    delivered = []
+    for ip in _exported_ip(syn.job_dir / "project"):
         (folder / "ip").mkdir(exist_ok=True)
-        shutil.copyfile(ip, folder / "ip" / ip.name)
-    return {"job": syn.job_id, "ip": [f"firmware/ip/{p.name}" for p in ip_files]}
+        if ip.is_dir():  # an unzipped IP folder (component.xml): zipped here, reproducibly
+            target = folder / "ip" / f"{ip.parent.parent.parent.name}_ip.zip"
+            _zip_folder(ip, target)
+        else:
+            target = folder / "ip" / ip.name
+            shutil.copyfile(ip, target)
+        delivered.append(f"firmware/ip/{target.name}")
+    return {"job": syn.job_id, "ip": delivered}
+
+
+def _exported_ip(project: Path) -> list[Path]:
+    """What an `export` step left in the job's project: Vivado HLS writes `<solution>/impl/ip/<vlnv>.zip`, Vitis HLS
+    `<solution>/impl/export.zip` beside the unzipped `impl/ip/`; an `impl/ip/` with only component.xml is taken as is."""
+    zips = sorted(project.glob("**/impl/ip/*.zip")) + sorted(project.glob("**/impl/export.zip"))
+    if zips:
+        return zips
+    return sorted(p.parent for p in project.glob("**/impl/ip/component.xml"))
+
+
+def _zip_folder(folder: Path, out: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(str(path.relative_to(folder)), date_time=(2020, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                z.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
 
 
 def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict | None, metrics: dict) -> dict:

@@ -58,6 +58,17 @@ class Vectors:
             values = np.ldexp(codes.astype(np.float64), -t.fractional)
             (folder / name).write_text("".join(" ".join(repr(v) for v in row) + "\n" for row in values.tolist()))
 
+    def write_vhdl_testbench_data(self, folder: Path, vhdl_type: FixedType) -> None:
+        """The vectors as conifer's VHDL testbench reads them (`SimulationInput.txt`: per event, each input's integer
+        code in the VHDL's one type) and the scores it must write (`SimulationExpected.txt`, the same format as its
+        `SimulationOutput.txt`)."""
+        for name, codes, t in (("SimulationInput.txt", self.inputs, self.input_type),
+                               ("SimulationExpected.txt", self.outputs, self.output_type)):
+            shift = vhdl_type.fractional - t.fractional
+            if shift < 0:
+                raise L1mlError(f"the VHDL type {vhdl_type} is coarser than {t}", path=folder)
+            (folder / name).write_text("".join(" ".join(str(v) for v in row) + "\n" for row in (codes << shift).tolist()))
+
     def description(self) -> dict:
         return {
             "format": FORMAT,
