@@ -313,7 +313,7 @@ def _gate_with_recorded_synthesis(run_dir: Path):
 
 def test_packaging_of_a_synthesised_bdt(bdt_run, bdt_delivery, tmp_path):
     """A BDT firmware release: conifer's HLS project and its VHDL, each with the test vectors its testbench reads."""
-    from l1ml.deliver.package import _write_firmware
+    from l1ml.deliver.firmware import write_firmware
     from l1ml.deliver.vectors import Vectors, load_vectors
     from l1ml.quantize.fixedpoint import parse_fixed
 
@@ -322,7 +322,7 @@ def test_packaging_of_a_synthesised_bdt(bdt_run, bdt_delivery, tmp_path):
     vectors = Vectors(inputs, outputs, parse_fixed(info["inputs"]["type"]), parse_fixed(info["outputs"]["type"]), [],
                       np.zeros((0, inputs.shape[1])))
     fw = tmp_path / "firmware"
-    _write_firmware(fw, gate, vectors)
+    write_firmware(fw, gate, vectors)
     assert (fw / "hls" / "build_hls.tcl").is_file() and (fw / "hls" / "firmware" / "parameters.h").is_file()
     assert (fw / "vhdl" / "firmware" / "BDTTop.vhd").is_file() and (fw / "vhdl" / "l1ml_convert.json").is_file()
     rows = (fw / "vhdl" / "SimulationInput.txt").read_text().splitlines()
@@ -333,7 +333,8 @@ def test_packaging_of_a_synthesised_bdt(bdt_run, bdt_delivery, tmp_path):
 def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
     """What a firmware delivery takes from the synthesis job: the HLS project and build Tcl, the job's result and
     reports, and a summary in the manifest (the gate is bypassed: the recorded report misses this target's budget)."""
-    from l1ml.deliver.package import _manifest, _readme, _write_firmware
+    from l1ml.deliver.firmware import write_firmware
+    from l1ml.deliver.package import _manifest, _readme
 
     run_dir = copy_run(ae_run, tmp_path)
     gate = _gate_with_recorded_synthesis(run_dir)
@@ -344,7 +345,7 @@ def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
     t = parse_fixed("ap_fixed<8,3>")
     vectors = Vectors(np.array([[3] * 57]), np.array([[-5]]), t, t, [("test:background", 0, 1)], np.zeros((1, 57)))
     out = tmp_path / "pkg"
-    written = _write_firmware(out / "firmware", gate, vectors)
+    written = write_firmware(out / "firmware", gate, vectors)
     tb = out / "firmware" / "hls" / "tb_data"
     assert (tb / "tb_input_features.dat").read_text() == " ".join(["0.09375"] * 57) + "\n"
     assert (tb / "tb_output_predictions.dat").read_text() == "-0.15625\n"

@@ -36,14 +36,13 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.deliver import cmssw
-from l1ml.deliver.gate import DeliveryRefused, Gate, already_delivered, check, check_version, project_dir, require_run, version_key
+from l1ml.deliver.firmware import write_firmware
+from l1ml.deliver.gate import DeliveryRefused, Gate, already_delivered, check, check_version, require_run, version_key
 from l1ml.deliver.vectors import to_hex_lines
 from l1ml.errors import L1mlError
-from l1ml.quantize.fixedpoint import parse_fixed
 from l1ml.runs import git_state, sha256_file, tool_versions
 
 FORMAT = "l1ml-delivery/1"
-BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "__pycache__")  # never part of a delivered project
 
 
 @dataclass
@@ -158,7 +157,7 @@ def _write(folder: Path, gate: Gate, cfg, version: str, options: DeliverOptions,
                               for t in thresholds["thresholds"]])
     cmssw.write_package(folder / "emulator", name, sources, facts, __version__)
     shutil.copyfile(run_dir / "verify" / "report.json", folder / "verify_report.json")
-    synthesis = _write_firmware(folder / "firmware", gate, vectors) if gate.synthesis is not None else None
+    synthesis = write_firmware(folder / "firmware", gate, vectors) if gate.synthesis is not None else None
     manifest = _manifest(gate, cfg, version, name, vectors, synthesis, metrics)
     (folder / "README.md").write_text(_readme(manifest))
     return manifest
@@ -209,64 +208,6 @@ def _thresholds(metrics: dict, score_type) -> dict:
     return {"score_type": str(score_type), "score_fractional_bits": score_type.fractional,
             "trigger": metrics.get("trigger", "an event fires when score > threshold"),
             "bx_rate_khz": metrics["bx_rate_khz"], "n_background_test": metrics["n_background_test"], "thresholds": rows}
-
-
-def _write_firmware(folder: Path, gate: Gate, vectors) -> dict:
-    """The verified HLS project (with the test vectors where its testbench reads them, for C/RTL co-simulation), the
-    VHDL (BDTs), the synthesis reports and the exported IP."""
-    ignore = shutil.ignore_patterns(*BUILD_OUTPUTS)
-    fw = gate.firmware_dir
-    shutil.copytree(project_dir(fw), folder / "hls", ignore=ignore)
-    vectors.write_testbench_data(folder / "hls" / "tb_data")
-    for name in ("convert.json", "hls4ml_config.yaml", "conifer_config.json", "ensemble.json"):
-        if (fw / name).is_file():
-            shutil.copyfile(fw / name, folder / "hls" / f"l1ml_{name}")
-    vhdl = fw.parent / "vhdl"
-    if "vhdl" in [Path(d).name for d in gate.report.get("checked_firmware", [])]:
-        shutil.copytree(vhdl / "conifer_prj", folder / "vhdl", ignore=shutil.ignore_patterns(*BUILD_OUTPUTS, "*.txt"))
-        shutil.copyfile(vhdl / "convert.json", folder / "vhdl" / "l1ml_convert.json")
-        vhdl_type = parse_fixed(json.loads((vhdl / "convert.json").read_text())["types"]["input"])
-        vectors.write_vhdl_testbench_data(folder / "vhdl", vhdl_type)
-    syn = gate.synthesis
-    reports = folder / "synthesis"
-    reports.mkdir()
-    (reports / "result.json").write_text(json.dumps(syn.result, indent=1, sort_keys=True) + "\n")
-    shutil.copyfile(syn.job_dir / "job.json", reports / "job.json")
-    for rel in syn.result.get("reports", {}).get("found", []):
-        src = syn.job_dir / rel
-        if src.is_file():
-            shutil.copyfile(src, reports / src.name)
-    delivered = []
-    for ip in _exported_ip(syn.job_dir / "project"):
-        (folder / "ip").mkdir(exist_ok=True)
-        if ip.is_dir():  # an unzipped IP folder (component.xml): zipped here, reproducibly
-            target = folder / "ip" / f"{ip.parent.parent.parent.name}_ip.zip"
-            _zip_folder(ip, target)
-        else:
-            target = folder / "ip" / ip.name
-            shutil.copyfile(ip, target)
-        delivered.append(f"firmware/ip/{target.name}")
-    return {"job": syn.job_id, "ip": delivered}
-
-
-def _exported_ip(project: Path) -> list[Path]:
-    """What an `export` step left in the job's project: Vivado HLS writes `<solution>/impl/ip/<vlnv>.zip`, Vitis HLS
-    `<solution>/impl/export.zip` beside the unzipped `impl/ip/`; an `impl/ip/` with only component.xml is taken as is."""
-    zips = sorted(project.glob("**/impl/ip/*.zip")) + sorted(project.glob("**/impl/export.zip"))
-    if zips:
-        return zips
-    return sorted(p.parent for p in project.glob("**/impl/ip/component.xml"))
-
-
-def _zip_folder(folder: Path, out: Path) -> None:
-    import zipfile
-
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                info = zipfile.ZipInfo(str(path.relative_to(folder)), date_time=(2020, 1, 1, 0, 0, 0))
-                info.external_attr = 0o644 << 16
-                z.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
 
 
 def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict | None, metrics: dict) -> dict:

@@ -1,0 +1,76 @@
+"""The `firmware/` folder of a firmware release: what the delivery takes from the verified run and the synthesis job.
+
+    firmware/hls/         the verified HLS project (sources, build Tcl; no build output), tb_data/ with the test vectors
+    firmware/vhdl/        BDTs: conifer's VHDL, SimulationInput.txt / SimulationExpected.txt with the test vectors
+    firmware/synthesis/   the job's result.json, job.json and the reports it parsed
+    firmware/ip/          the IP the job's export step wrote
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from l1ml.deliver.gate import Gate, project_dir
+from l1ml.quantize.fixedpoint import parse_fixed
+
+BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "__pycache__")  # never part of a delivered project
+
+
+def write_firmware(folder: Path, gate: Gate, vectors) -> dict:
+    """The verified HLS project (with the test vectors where its testbench reads them, for C/RTL co-simulation), the
+    VHDL (BDTs), the synthesis reports and the exported IP."""
+    ignore = shutil.ignore_patterns(*BUILD_OUTPUTS)
+    fw = gate.firmware_dir
+    shutil.copytree(project_dir(fw), folder / "hls", ignore=ignore)
+    vectors.write_testbench_data(folder / "hls" / "tb_data")
+    for name in ("convert.json", "hls4ml_config.yaml", "conifer_config.json", "ensemble.json"):
+        if (fw / name).is_file():
+            shutil.copyfile(fw / name, folder / "hls" / f"l1ml_{name}")
+    vhdl = fw.parent / "vhdl"
+    if "vhdl" in [Path(d).name for d in gate.report.get("checked_firmware", [])]:
+        shutil.copytree(vhdl / "conifer_prj", folder / "vhdl", ignore=shutil.ignore_patterns(*BUILD_OUTPUTS, "*.txt"))
+        shutil.copyfile(vhdl / "convert.json", folder / "vhdl" / "l1ml_convert.json")
+        vhdl_type = parse_fixed(json.loads((vhdl / "convert.json").read_text())["types"]["input"])
+        vectors.write_vhdl_testbench_data(folder / "vhdl", vhdl_type)
+    syn = gate.synthesis
+    reports = folder / "synthesis"
+    reports.mkdir()
+    (reports / "result.json").write_text(json.dumps(syn.result, indent=1, sort_keys=True) + "\n")
+    shutil.copyfile(syn.job_dir / "job.json", reports / "job.json")
+    for rel in syn.result.get("reports", {}).get("found", []):
+        src = syn.job_dir / rel
+        if src.is_file():
+            shutil.copyfile(src, reports / src.name)
+    delivered = []
+    for ip in _exported_ip(syn.job_dir / "project"):
+        (folder / "ip").mkdir(exist_ok=True)
+        if ip.is_dir():  # an unzipped IP folder (component.xml): zipped here, reproducibly
+            target = folder / "ip" / f"{ip.parent.parent.parent.name}_ip.zip"
+            _zip_folder(ip, target)
+        else:
+            target = folder / "ip" / ip.name
+            shutil.copyfile(ip, target)
+        delivered.append(f"firmware/ip/{target.name}")
+    return {"job": syn.job_id, "ip": delivered}
+
+
+def _exported_ip(project: Path) -> list[Path]:
+    """What an `export` step left in the job's project: Vivado HLS writes `<solution>/impl/ip/<vlnv>.zip`, Vitis HLS
+    `<solution>/impl/export.zip` beside the unzipped `impl/ip/`; an `impl/ip/` with only component.xml is taken as is."""
+    zips = sorted(project.glob("**/impl/ip/*.zip")) + sorted(project.glob("**/impl/export.zip"))
+    if zips:
+        return zips
+    return sorted(p.parent for p in project.glob("**/impl/ip/component.xml"))
+
+
+def _zip_folder(folder: Path, out: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(str(path.relative_to(folder)), date_time=(2020, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                z.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
