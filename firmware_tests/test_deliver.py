@@ -37,13 +37,6 @@ verify: {{auc_tolerance: 0.2, efficiency_tolerance: 0.4, vhdl_events: 60}}
 """
 
 
-@pytest.fixture
-def db(tmp_path):
-    from l1ml.synth.db import JobDB
-
-    return JobDB(tmp_path / "state")
-
-
 @pytest.fixture(scope="module")
 def ae_run(trained_runs, tmp_path_factory):
     """A converted and verified copy of the small trained autoencoder."""

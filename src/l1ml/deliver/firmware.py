@@ -12,8 +12,9 @@ import json
 import shutil
 from pathlib import Path
 
-from l1ml.deliver.gate import Gate, project_dir
+from l1ml.deliver.gate import Gate
 from l1ml.quantize.fixedpoint import parse_fixed
+from l1ml.synth.jobs import project_dir
 
 BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "__pycache__")  # never part of a delivered project
 

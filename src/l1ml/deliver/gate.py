@@ -114,14 +114,9 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, Path | 
     return report, checked[0]
 
 
-def project_dir(firmware: Path) -> Path:
-    """The HLS project folder of a converted firmware folder (what synthesis jobs copy and hash)."""
-    info = json.loads((firmware / "convert.json").read_text())
-    return firmware / ("conifer_prj" if info.get("tool") == "conifer" else "hls4ml_prj")
-
-
 def _synthesis_condition(run_dir: Path, firmware: Path, problems: list[str], db) -> Synthesis | None:
     from l1ml.synth.db import JobDB
+    from l1ml.synth.jobs import project_dir
 
     wanted = tree_hash(project_dir(firmware))
     db = db or JobDB()

@@ -38,7 +38,7 @@ class Vectors:
     blocks: list[tuple[str, int, int]]  # (category, first row, end row)
     raw: np.ndarray  # (test events x inputs) float32 features before scaling: rows 0..len(raw) of inputs
 
-    def write(self, folder: Path) -> list[Path]:
+    def write(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "inputs.hex").write_text("\n".join(to_hex_lines(self.inputs, self.input_type)) + "\n")
         (folder / "outputs.hex").write_text("\n".join(to_hex_lines(self.outputs, self.output_type)) + "\n")
@@ -47,7 +47,6 @@ class Vectors:
         # numpy's repr of a float32 is the shortest decimal that reads back (strtof) as the same float32
         (folder / "raw_inputs.txt").write_text("".join(" ".join(repr(v) for v in row) + "\n" for row in self.raw.astype(np.float32)))
         (folder / "vectors.json").write_text(json.dumps(self.description(), indent=1) + "\n")
-        return sorted(folder.iterdir())
 
     def write_testbench_data(self, folder: Path) -> None:
         """The vectors as the hls4ml and conifer testbenches read them (`tb_data/`): one event per line, the values in

@@ -63,17 +63,17 @@ class JobSpec:
         return hashlib.sha256(f"{self.kind}|{self.project_hash}|{','.join(self.steps)}|{self.tool}".encode()).hexdigest()[:24]
 
 
-def estimate_memory_gb(project_dir: Path, floor_gb: float = DEFAULT_FLOOR_GB) -> float:
+def estimate_memory_gb(project: Path, floor_gb: float = DEFAULT_FLOOR_GB) -> float:
     """The documented rule of the module docstring."""
-    conifer_ensemble = project_dir.parent / "ensemble.json"
+    conifer_ensemble = project.parent / "ensemble.json"
     if conifer_ensemble.is_file():
         ensemble = json.loads(conifer_ensemble.read_text())
         nodes = sum(len(t["feature"]) for r in ensemble["trees"] for t in r)
         estimate = 2.0 + 0.25 * nodes / 1000
     else:
-        config = _yaml(project_dir.parent / "hls4ml_config.yaml")
+        config = _yaml(project.parent / "hls4ml_config.yaml")
         reuse = max(1, int(config.get("Model", {}).get("ReuseFactor", 1)))
-        weights = _count_weights(project_dir)
+        weights = _count_weights(project)
         estimate = 2.0 + 0.5 * weights / reuse / 1000
     return round(max(floor_gb, estimate), 1)
 
@@ -90,15 +90,21 @@ def _yaml(path: Path) -> dict:
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
-def _count_weights(project_dir: Path) -> int:
+def _count_weights(project: Path) -> int:
     """Weights of an hls4ml project: the sizes of the `w<N>` arrays in firmware/weights/."""
     import re
 
     total = 0
-    for header in (project_dir / "firmware" / "weights").glob("w*.h"):
+    for header in (project / "firmware" / "weights").glob("w*.h"):
         m = re.search(r"\w+\s+w\d+\[(\d+)\]", header.read_text()[:2000])
         total += int(m.group(1)) if m else 0
     return total
+
+
+def project_dir(firmware: Path) -> Path:
+    """The HLS project folder of a converted firmware folder: what a synthesis job copies and hashes."""
+    info = json.loads((firmware / "convert.json").read_text())
+    return firmware / ("conifer_prj" if info.get("tool") == "conifer" else "hls4ml_prj")
 
 
 def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], mem_gb: float | None, time_s: int,
@@ -123,7 +129,7 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
                         value=backend)
     fw = found[backend]
     info = json.loads((fw / "convert.json").read_text())
-    project = fw / ("conifer_prj" if info.get("tool") == "conifer" else "hls4ml_prj")
+    project = project_dir(fw)
     if kind == "hls":
         tool = "vivado" if backend == "vivado" else "vitis"
         script = "build_hls.tcl" if info.get("tool") == "conifer" else "build_prj.tcl"
