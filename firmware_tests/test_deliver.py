@@ -407,6 +407,8 @@ def test_killed_delivery_leaves_no_version(ae_run, tmp_path, sig):
     assert not (model / "1.0.0").exists() and not (model / "1.0.0.tar.gz").exists()
     left = list(model.glob(".*tmp-*"))
     assert left if sig == signal.SIGKILL else not left, "SIGTERM cleans up at once; after SIGKILL the next delivery does"
+    if sig == signal.SIGTERM:
+        assert not model.exists(), "the first delivery of a model, stopped, leaves no model folder and no lock"
     done = deliver(ae_run, DeliverOptions("1.0.0", out, synthesis=False, test_events=50), db=_db_for(tmp_path / "x"), **QUIET)
     assert done.path.is_dir() and not list(model.glob(".*tmp-*"))
 
@@ -417,8 +419,8 @@ def test_killed_delivery_leaves_no_version(ae_run, tmp_path, sig):
 def test_tamper_detection(ae_delivery, tmp_path):
     from l1ml.deliver.manifest import check
 
-    package = tmp_path / "1.0.0"
-    shutil.copytree(ae_delivery.path, package)
+    shutil.copytree(ae_delivery.path.parent, tmp_path / "model")
+    package = tmp_path / "model" / "1.0.0"
     assert check(package).ok
     target = package / "test_vectors" / "outputs.hex"
     data = bytearray(target.read_bytes())
@@ -445,9 +447,13 @@ def test_list_shows_versions_and_their_status(ae_delivery, tmp_path):
     result = _cli("deliver", "--list", "fw_dense_ae", "--out", str(root))
     assert result.exit_code == 0, result.stderr
     rows = [line.split(None, 4) for line in result.stdout.splitlines()[1:]]
+    # 1.1.0 and 1.2.0 are copies of 1.0.0 that were never delivered: their manifests say 1.0.0 and they have no record
     assert [(r[1], r[2], r[4]) for r in rows] == [("1.0.0", "emulator-only", "ok"),
-                                                   ("1.1.0", "emulator-only", "DAMAGED: 1 changed"),
-                                                   ("1.2.0", "emulator-only", "ok, no archive")]
+                                                   ("1.1.0", "emulator-only", "DAMAGED: 1 changed, 1 missing, 1 inconsistent"),
+                                                   ("1.2.0", "emulator-only", "DAMAGED: 1 missing, 1 inconsistent")]
+    (model / "1.0.0.tar.gz").unlink()
+    result = _cli("deliver", "--list", "fw_dense_ae", "--out", str(root))
+    assert result.stdout.splitlines()[1].split(None, 4)[4] == "ok, no archive"
     missing = _l1ml("deliver", "--list", "nope", "--out", root)
     assert missing.returncode == 1 and missing.stderr.strip() == "error: key 'MODEL', value 'nope': no deliveries of this model under " + str(root)
 

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 SMALL_CONFIG = ROOT / "configs" / "data" / "small.yaml"
+
+
+L1ML = [sys.executable, "-m", "l1ml"]
+
+
+def run(*args, cwd=None) -> subprocess.CompletedProcess:
+    """The `l1ml` command as a user runs it, in a process of its own."""
+    return subprocess.run([*L1ML, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def assert_one_line_error(r, *fragments, code=1):
+    assert r.returncode == code, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    for frag in fragments:
+        assert frag in lines[0], lines[0]
 
 
 def write_yaml(path: Path, text: str) -> Path:

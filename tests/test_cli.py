@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 
 import click
@@ -15,13 +14,7 @@ from click.testing import CliRunner
 from l1ml import __version__
 from l1ml.cli import cli
 
-from helpers import ROOT, SMALL_CONFIG, write_yaml
-
-L1ML = [sys.executable, "-m", "l1ml"]
-
-
-def run(*args, cwd=None):
-    return subprocess.run([*L1ML, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+from helpers import L1ML, ROOT, SMALL_CONFIG, assert_one_line_error, run, write_yaml
 
 
 def all_commands(group: click.Group, prefix=()):
@@ -40,15 +33,6 @@ def test_help_for_every_command(path):
 def test_version():
     r = run("--version")
     assert r.returncode == 0 and __version__ in r.stdout
-
-
-def assert_one_line_error(r, *fragments, code=1):
-    assert r.returncode == code, r.stderr
-    assert "Traceback" not in r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
-    for frag in fragments:
-        assert frag in lines[0], lines[0]
 
 
 def test_bad_config_one_line(tmp_path):

@@ -91,13 +91,13 @@ def config_error(tmp_path, text: str) -> str:
 
 
 @pytest.mark.parametrize("change, fragments", [
-    ("{units: 16}", ["{type: conv, units: 16}", "model.dense_ae.encoder.0.type", "'conv'", "'dense'"]),
+    ("{units: 16}", ["{type: conv, units: 16}", "model.encoder.0.type", "'conv'", "'dense'"]),
     ("{units: 16}", ["{units: 16, weight: 'ap_fixed<0,0>'}", "encoder.0.weight", "W=0"]),
     ("{units: 16}", ["{units: 16, bias: 'ap_fixed<8,9>'}", "encoder.0.bias", "exceed the total width"]),
     ("{units: 16}", ["{units: 16, bias: ap_fixed<8,3>}", "encoder.0.bias", "write the type in quotes"]),
     ("{units: 16}", ["{units: 16, activation: sigmoid}", "encoder.0.activation", "lookup table"]),
     ("kind: dense_ae", ["kind: transformer", "model", "'transformer'"]),
-    ("rates_khz: [2000, 5000]", ["rates_khz: [2000, -5]", "evaluation.rates_khz", "positive"]),
+    ("rates_khz: [2000, 5000]", ["rates_khz: [2000, -5]", "evaluation.rates_khz.1", "greater than 0"]),
 ])
 def test_bad_network_configs(tmp_path, change, fragments):
     replacement, *expected = fragments
@@ -202,9 +202,13 @@ def test_run_outputs_reproducibility_and_resume(tmp_path, small_events):
             assert line, "training ended before it could be interrupted"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 143
+        said = proc.stderr.read()
     run_c = next((tmp_path / "c" / "ae_test").iterdir())
-    assert json.loads((run_c / "run.json").read_text())["status"] == "running"
+    assert json.loads((run_c / "run.json").read_text())["status"] == "interrupted"
+    assert f"l1ml train {cfg} --resume {run_c}" in said, "the interrupted run says how to resume it"
     assert not (run_c / "metrics.json").exists()
+    refused = subprocess.run([*L1ML, "convert", str(run_c)], capture_output=True, text=True)
+    assert refused.returncode == 1 and "training did not finish (status interrupted)" in refused.stderr
     resumed = run_train(cfg, tmp_path / "c", "--resume", run_c)
     assert "[float] epoch" not in resumed.stderr, "the finished float phase is not trained again"
     assert "[quantized] epoch 6/6" in resumed.stderr and "[quantized] epoch 1/6" not in resumed.stderr
@@ -213,14 +217,20 @@ def test_run_outputs_reproducibility_and_resume(tmp_path, small_events):
     assert manifest["resumed"] is True and manifest["inputs"]["events"]["sha256"]
 
 
-def test_resume_with_another_config_is_refused(tmp_path, small_events):
+def test_resume_with_another_config_is_refused_before_any_work(tmp_path, monkeypatch):
+    from l1ml.runfolder import start_run
     from l1ml.train.run import train
 
+    monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "r"
     run_dir.mkdir()
-    (run_dir / "run.json").write_text(json.dumps({"config_hash": "0" * 64, "status": "running"}))
+    start_run(run_dir, "0" * 64)
+    # its data config would take minutes to generate: the refusal must come first
+    write_yaml(tmp_path / "data.yaml", "name: big\nseed: 1\nsamples:\n  background:\n    events: 100000\n"
+                                       "    processes: [{process: QCD}]\n")
     with pytest.raises(L1mlError, match="different config"):
-        train(ae_config(tmp_path, small_events), resume=run_dir, log=None)
+        train(ae_config(tmp_path, "data.yaml"), resume=run_dir, log=None)
+    assert not (tmp_path / "runs").exists(), "nothing was generated"
 
 
 def test_pruning_reaches_target_sparsity(tmp_path, small_events):

@@ -12,6 +12,8 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from l1ml.errors import L1mlError
+
 #: Distributions whose versions a manifest records when they are installed.
 TOOL_DISTRIBUTIONS = (
     "l1ml", "numpy", "h5py", "pydantic", "pythia8mc", "matplotlib", "mplhep",
@@ -38,7 +40,7 @@ def tree_hash(folder: str | Path) -> str:
 
 
 #: What a verification covers besides the firmware: a change to any of these after `l1ml verify` makes its report stale.
-FINGERPRINT_FILES = ("config.yaml", "metrics.json", "normalisation.json", "byo.json")
+FINGERPRINT_FILES = ("config.yaml", "metrics.json", "normalisation.json", "byo.json", "inputs.json", "manifest.json")
 
 
 def fingerprint(target: str | Path, firmware_dirs: list[Path]) -> dict[str, str]:
@@ -73,6 +75,16 @@ def git_state() -> dict[str, object]:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}
+
+
+def read_json(path: str | Path, what: str) -> object:
+    """A JSON file l1ml wrote; a missing or damaged one is one error naming it and `what` it should be."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise L1mlError(f"no {what} here: the folder is incomplete", path=path) from None
+    except (OSError, ValueError) as exc:
+        raise L1mlError(f"the {what} is damaged: not JSON ({exc})", path=path) from None
 
 
 def write_json_atomic(path: str | Path, data: object) -> None:

@@ -17,11 +17,22 @@ def config() -> None:
 @click.argument("kind", type=click.Choice(sorted(KINDS)))
 @click.argument("file", type=click.Path(dir_okay=False))
 def check(kind: str, file: str) -> None:
-    """Validate FILE as a KIND config and print it with every default filled in."""
+    """Validate FILE as a KIND config and print it with every default filled in.
+
+    A train config is also checked against the files it names: the samples of its data config or event file, the
+    trigger rates its test background resolves, a target given by path.
+    """
     from l1ml.config.loader import load_config
 
     _, model = load_config(file, KINDS[kind])
+    warnings = []
+    if kind == "train":
+        from l1ml.config.checks import check_train_config
+
+        warnings = check_train_config(model, file)
     click.echo(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False).rstrip())
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{file}: valid {kind} config", err=True)
 
 

@@ -57,7 +57,7 @@ def deliver(target: str | None, version: str | None, out: str, no_synthesis: boo
     click.echo(f"delivered {delivery.manifest['model']} {delivery.manifest['version']} ({kind}) in {delivery.seconds:.0f} s "
                f"(emulator built and checked in {test['seconds']:.0f} s): {len(delivery.manifest['files'])} files, "
                f"{delivery.size_mb:.1f} MB; archive {delivery.archive}", err=True)
-    click.echo(str(delivery.path))
+    click.echo(str(delivery.path.resolve()))
 
 
 def _check(target: str | None) -> None:

@@ -108,10 +108,15 @@ def status(as_json: bool) -> None:
 @click.argument("jobs", nargs=-1)
 @click.option("--timeout", type=float, help="Give up after this many seconds.")
 def wait(jobs, timeout) -> None:
-    """Wait until the given jobs (default: all queued and running) have ended. Exit 5 if any did not succeed."""
+    """Wait until the given jobs have ended and print how each did. Exit 5 if any did not succeed.
+
+    Without JOBS: every job that no wait has reported yet (those queued or running, and those that ended since).
+    """
     from l1ml.synth.queue import wait as run
 
     ended = run(list(jobs), timeout_s=timeout)
+    if not ended:
+        click.echo("no jobs to wait for: none is queued or running, and earlier waits reported every one that ended", err=True)
     for j in ended:
         click.echo(f"{j.id}: {j.state}" + (f" ({j.message})" if j.message and j.state != "done" else ""))
     if any(j.state != "done" for j in ended):
@@ -121,11 +126,15 @@ def wait(jobs, timeout) -> None:
 @synth.command()
 @click.argument("job")
 def cancel(job) -> None:
-    """Cancel a queued or running job."""
+    """Cancel a queued or running job; of an ended (lost) job, stop whatever of it still runs."""
+    from l1ml.synth.outcome import FINAL
     from l1ml.synth.queue import cancel as run
 
     ended = run(job)
-    click.echo(f"{ended.id}: cancel requested ({ended.state})")
+    if ended.state in FINAL:
+        click.echo(f"{ended.id}: {ended.state} ({ended.message})")
+    else:
+        click.echo(f"{ended.id}: cancel requested ({ended.state})")
 
 
 @synth.command()

@@ -1,4 +1,4 @@
-"""Validated configuration: YAML files read with `yaml.safe_load` into pydantic models that reject unknown keys."""
+"""Validated configuration: YAML files read safely (plain data, no duplicated keys) into strict pydantic models that reject unknown keys."""
 
 from l1ml.config.loader import StrictModel, load_config, load_yaml, validate_config
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from l1ml.config.hw import list_targets
 from l1ml.config.loader import StrictModel
-from l1ml.config.types import FixedTypeStr, Name
+from l1ml.config.types import BdtInputTypeStr, FixedTypeStr, Name, NetworkTypeStr
+from l1ml.quantize.fixedpoint import FLOAT32_EXACT_WIDTH
 
 LUT_ACTIVATIONS = ("sigmoid", "tanh", "softmax", "softplus", "elu", "selu", "swish", "gelu", "exponential")
 ACTIVATIONS = ("relu", "linear")
@@ -38,9 +41,9 @@ class DenseLayer(StrictModel):
     units: int = Field(ge=1, le=4096)
     activation: str = "relu"
     batchnorm: bool = False
-    weight: FixedTypeStr | None = Field(None, description="kernel type; default: quantization.weight")
-    bias: FixedTypeStr | None = Field(None, description="bias type; default: quantization.bias")
-    result: FixedTypeStr | None = Field(None, description="output type after the activation; default: quantization.result")
+    weight: NetworkTypeStr | None = Field(None, description="kernel type; default: quantization.weight")
+    bias: NetworkTypeStr | None = Field(None, description="bias type; default: quantization.bias")
+    result: NetworkTypeStr | None = Field(None, description="output type after the activation; default: quantization.result")
 
     @field_validator("activation")
     @classmethod
@@ -56,13 +59,13 @@ class DenseLayer(StrictModel):
 class Quantization(StrictModel):
     """Default fixed-point types (QKeras quantisers round to nearest even and saturate)."""
 
-    input: FixedTypeStr = Field("ap_fixed<12,4>", description="the normalised input as the firmware receives it")
-    weight: FixedTypeStr = "ap_fixed<8,2>"
-    bias: FixedTypeStr = "ap_fixed<8,2>"
-    result: FixedTypeStr = Field("ap_fixed<12,5>", description="layer outputs; relu layers use the unsigned type of the same W, I")
-    score_diff: FixedTypeStr = Field("ap_fixed<10,4>", description="autoencoder: input - reconstruction, before squaring")
-    score_square: FixedTypeStr = Field("ap_ufixed<16,8>", description="each squared term before the sum")
-    score: FixedTypeStr = Field("ap_ufixed<18,14>", description="the anomaly score the firmware outputs")
+    input: NetworkTypeStr = Field("ap_fixed<12,4>", description="the normalised input as the firmware receives it")
+    weight: NetworkTypeStr = "ap_fixed<8,2>"
+    bias: NetworkTypeStr = "ap_fixed<8,2>"
+    result: NetworkTypeStr = Field("ap_fixed<12,5>", description="layer outputs; relu layers use the unsigned type of the same W, I")
+    score_diff: NetworkTypeStr = Field("ap_fixed<10,4>", description="autoencoder: input - reconstruction, before squaring")
+    score_square: NetworkTypeStr = Field("ap_ufixed<16,8>", description="each squared term before the sum")
+    score: NetworkTypeStr = Field("ap_ufixed<18,14>", description="the anomaly score the firmware outputs")
 
 
 class Pruning(StrictModel):
@@ -96,23 +99,33 @@ class BdtModel(StrictModel):
     n_estimators: int = Field(50, ge=1, le=5000)
     max_depth: int = Field(3, ge=1, le=12)
     learning_rate: float = Field(0.3, gt=0, le=1)
-    input: FixedTypeStr | None = Field(None, description="default: chosen from the training data ranges")
+    input: BdtInputTypeStr | None = Field(None, description="default: chosen from the training data ranges")
     score: FixedTypeStr | None = Field(None, description="default: chosen from the range of the sum of leaves")
-    input_bits: int = Field(16, ge=2, le=32, description="width of the input type chosen from the data")
+    input_bits: int = Field(16, ge=2, le=FLOAT32_EXACT_WIDTH,
+                            description="width of the input type chosen from the data (xgboost compares inputs as float32)")
     score_bits: int = Field(18, ge=2, le=32, description="width of the score type chosen from the leaves")
 
 
+def _below_bx_rate(rate: float, info: ValidationInfo) -> float:
+    """A trigger rate below the bunch-crossing rate of the fields validated before it (bunches, revolution_khz)."""
+    if "bunches" in info.data and "revolution_khz" in info.data:
+        bx = info.data["bunches"] * info.data["revolution_khz"]
+        if rate >= bx:
+            raise ValueError(f"a trigger rate must be below the bunch-crossing rate, {info.data['bunches']} filled bunches x "
+                             f"{info.data['revolution_khz']:g} kHz = {bx:g} kHz, at which every crossing fires")
+    return rate
+
+
 class Evaluation(StrictModel):
-    rates_khz: list[float] = Field(min_length=1, description="target trigger rates")
     bunches: int = Field(2544, ge=1, le=3564, description="filled bunches")
     revolution_khz: float = Field(11.2456, gt=0)
+    rates_khz: list[Annotated[float, Field(gt=0), AfterValidator(_below_bx_rate)]] = Field(
+        min_length=1, description="target trigger rates, below the bunch-crossing rate (bunches x revolution_khz)")
     min_background_events: int = Field(10, ge=1, description="error if fewer test background events pass a target rate")
 
     @field_validator("rates_khz")
     @classmethod
-    def _positive(cls, v: list[float]) -> list[float]:
-        if any(r <= 0 for r in v):
-            raise ValueError("rates must be positive")
+    def _sorted(cls, v: list[float]) -> list[float]:
         return sorted(v)
 
     @property
@@ -138,6 +151,13 @@ class FirmwareConfig(StrictModel):
     reuse_factor: int = Field(1, ge=1, le=4096, description="hls4ml ReuseFactor: multipliers shared by this many products")
     clock_period_ns: float | None = Field(None, gt=0, description="default: the target's first clock period")
     synth_mem_gb: float | None = Field(None, gt=0, description="memory request of `l1ml synth` HLS jobs [default: estimated from the model]")
+
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, v: str) -> str:
+        if not Path(v).suffix and v not in list_targets():
+            raise ValueError(f"unknown hw target; known targets: {', '.join(list_targets())} (or the path of a target .yaml file)")
+        return v
 
 
 class TrainConfig(StrictModel):

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.config.data import ETA_ACCEPTANCE
 from l1ml.data.layout import CLASS, ETA, N_COLUMNS, N_SLOTS, PARTICLES_CLASSES, PARTICLES_NAMES, PHI, PT, SLOT_CLASS
 from l1ml.errors import L1mlError
 
 DATASET = "Particles"
-DEFAULT_ETA_MAX = 5.0
+DEFAULT_ETA_MAX = ETA_ACCEPTANCE  # the generator's object acceptances are at most this (config.data)
 _PHI_TOLERANCE = 1e-5  # float32 rounding of ±pi
 
 
@@ -83,30 +84,57 @@ def _sample_names(f, path: Path) -> list[str]:
 
 def read_sample(path: str | Path, sample: str | None = None, *, start: int = 0, stop: int | None = None,
                 clip: bool = False, eta_max: float = DEFAULT_ETA_MAX) -> EventSample:
-    """Read and check one sample. `sample` may be omitted when the file holds only one."""
+    """Read and check one sample. `sample` may be omitted when the file holds only one. A sample without events, and
+    data that cannot be read (a damaged file), are errors naming the file and the dataset."""
     path = Path(path)
     with _open(path) as f:
-        names = _sample_names(f, path)
-        if sample is None:
-            if len(names) > 1:
-                raise L1mlError(f"the file holds several samples ({', '.join(names)}); choose one", path=path)
-            sample = names[0]
-        elif sample not in names:
-            raise L1mlError(f"no such sample; the file holds: {', '.join(names)}", path=path, key="sample", value=sample)
+        sample = _choose_sample(f, path, sample)
         group = f if DATASET in f else f[sample]
-        ds = group[DATASET]
-        where = f"{DATASET}" if group is f else f"{sample}/{DATASET}"
-        if ds.ndim != 3 or ds.shape[1:] != (N_SLOTS, N_COLUMNS):
-            raise L1mlError(f"shape {ds.shape}, expected (N, {N_SLOTS}, {N_COLUMNS})", path=path, key=where)
-        if ds.dtype.kind not in "fiu":
-            raise L1mlError(f"dtype {ds.dtype} is not numeric", path=path, key=where)
-        particles = np.asarray(ds[start:stop], dtype=np.float32)
-        process_id = np.asarray(group["ProcessID"][start:stop]) if "ProcessID" in group else None
-        process_names = [n.decode() if isinstance(n, bytes) else str(n) for n in group["Process_Names"][()]] \
-            if "Process_Names" in group else []
+        prefix = "" if group is f else f"{sample}/"
+        particles = _read_particles(group[DATASET], path, f"{prefix}{DATASET}", start, stop)
+        process_id = _read(group, "ProcessID", slice(start, stop), path, prefix)
+        names = _read(group, "Process_Names", (), path, prefix)
+        process_names = [] if names is None else [n.decode() if isinstance(n, bytes) else str(n) for n in names]
         attrs = {k: _attr(v) for k, v in group.attrs.items()}
-    clipped = check_particles(particles, path=path, key=where, clip=clip, eta_max=eta_max, first_event=start)
+    clipped = check_particles(particles, path=path, key=f"{prefix}{DATASET}", clip=clip, eta_max=eta_max, first_event=start)
     return EventSample(sample, path, particles, process_id, process_names, attrs, clipped)
+
+
+def _choose_sample(f, path: Path, sample: str | None) -> str:
+    names = _sample_names(f, path)
+    if sample is None:
+        if len(names) > 1:
+            raise L1mlError(f"the file holds several samples ({', '.join(names)}); choose one", path=path)
+        return names[0]
+    if sample not in names:
+        raise L1mlError(f"no such sample; the file holds: {', '.join(names)}", path=path, key="sample", value=sample)
+    return sample
+
+
+def _read_particles(ds, path: Path, where: str, start: int, stop: int | None) -> np.ndarray:
+    if ds.ndim != 3 or ds.shape[1:] != (N_SLOTS, N_COLUMNS):
+        raise L1mlError(f"shape {ds.shape}, expected (N, {N_SLOTS}, {N_COLUMNS})", path=path, key=where)
+    if ds.dtype.kind not in "fiu":
+        raise L1mlError(f"dtype {ds.dtype} is not numeric", path=path, key=where)
+    if not len(ds):
+        raise L1mlError("the sample holds no events", path=path, key=where)
+    particles = np.asarray(_read_data(ds, slice(start, stop), path, where), dtype=np.float32)
+    if not len(particles):
+        raise L1mlError(f"no events with start={start}, stop={stop} (the sample holds {len(ds)})", path=path, key=where)
+    return particles
+
+
+def _read(group, name: str, selection, path: Path, prefix: str) -> np.ndarray | None:
+    """group[name][selection], or None if the group has no such dataset."""
+    return np.asarray(_read_data(group[name], selection, path, f"{prefix}{name}")) if name in group else None
+
+
+def _read_data(ds, selection, path: Path, where: str) -> np.ndarray:
+    """ds[selection]; h5py raises OSError (or RuntimeError) where a chunk does not decompress: the file is damaged."""
+    try:
+        return ds[selection]
+    except (OSError, RuntimeError) as exc:
+        raise L1mlError(f"cannot read the data, the file is damaged ({exc})", path=path, key=where) from None
 
 
 def _attr(v):

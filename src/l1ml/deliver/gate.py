@@ -1,7 +1,8 @@
 """What must hold before `l1ml deliver` writes anything: every unmet condition is named, all at once.
 
-1. The run's latest `l1ml verify` passed, on all of its test events, and nothing it checked has changed since:
-   the content hashes of config, thresholds, normalisation, model and firmware projects equal the report's.
+1. The run's training finished (`run.json`, manifest, recorded inputs), its latest `l1ml verify` passed, on all of
+   its test events, and nothing it checked has changed since: the content hashes of config, thresholds,
+   normalisation, training manifest, recorded inputs, the events file, model and firmware projects equal the report's.
 2. A synthesis of the same HLS project (same content hash) finished, and its C-synthesis report meets the hw
    target's budgets (latency, clock, resource fractions); or the delivery is emulator-only (`--no-synthesis`).
 3. The version is new for this model: a delivered version is never overwritten.
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l1ml.errors import L1mlError
-from l1ml.runs import fingerprint, tree_hash
+from l1ml.runfolder import fingerprint, require_trained
+from l1ml.runs import tree_hash
 
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -75,11 +77,10 @@ def check(run_dir: Path, version_dir: Path, *, synthesis: bool, db=None) -> Gate
 
 def require_run(run_dir: Path) -> None:
     """Only a finished training run has what a delivery needs (thresholds, input scaling, test events)."""
-    if not ((run_dir / "config.yaml").is_file() and (run_dir / "metrics.json").is_file()):
-        if (run_dir / "byo.json").is_file():
-            raise L1mlError("a model converted with --out has no thresholds or input scaling to deliver; deliver the "
-                            "training run it came from", path=run_dir)
-        raise L1mlError("not a finished training run (config.yaml, metrics.json)", path=run_dir)
+    if (run_dir / "byo.json").is_file() and not (run_dir / "run.json").is_file():
+        raise L1mlError("a model converted with --out has no thresholds or input scaling to deliver; deliver the "
+                        "training run it came from", path=run_dir)
+    require_trained(run_dir, "deliver", check_events=False)  # the gate names changed events among all its findings
 
 
 def already_delivered(version_dir: Path) -> str:
@@ -92,7 +93,11 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, Path | 
     if not path.is_file():
         problems.append(f"the run was never verified: run `l1ml verify {run_dir}`")
         return {}, None
-    report = json.loads(path.read_text())
+    try:
+        report = json.loads(path.read_text())
+    except ValueError as exc:
+        problems.append(f"the verify report {path} is not JSON ({exc}): run `l1ml verify {run_dir}` again")
+        return {}, None
     if not report.get("passed"):
         problems.append(f"the latest verification failed ({', '.join(report.get('failed_checks') or ['no checks'])}): "
                         f"see {path}")
@@ -109,6 +114,9 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, Path | 
     checked = [run_dir / "firmware" / d.name for d in checked]
     now = fingerprint(run_dir, checked)
     changed = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
+    if now.get("events", "").startswith("not usable: "):
+        problems.append(now["events"].removeprefix("not usable: "))
+        changed.remove("events")
     if changed:
         problems.append(f"the run has changed since it was verified ({', '.join(changed)}): run `l1ml verify {run_dir}` again")
     return report, checked[0]

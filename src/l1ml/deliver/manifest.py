@@ -1,7 +1,11 @@
 """A delivery's file list and its checks: `l1ml deliver --check PATH` and `l1ml deliver --list [MODEL]`.
 
 Every file of a package but manifest.json itself is listed in the manifest with its SHA-256 and size; a check
-recomputes them and names each changed, missing and extra file.
+recomputes them and names each changed, missing and extra file. The manifest itself is covered by the delivery's
+record, `<model>/<version>.record.json` beside the folder and the archive, which holds the SHA-256 of the manifest
+and of the archive; the folder's name, the manifest's version and model, the archive's name and its top folder must
+agree, and the manifest's kind must match the content (a firmware release has a firmware/ folder, an emulator-only
+delivery has none).
 """
 
 from __future__ import annotations
@@ -16,6 +20,31 @@ from l1ml.errors import L1mlError
 from l1ml.runs import sha256_file
 
 MANIFEST = "manifest.json"
+RECORD_FORMAT = "l1ml-delivery-record/1"
+
+
+def record_path(model_root: Path, version: str) -> Path:
+    return Path(model_root) / f"{version}.record.json"
+
+
+def make_record(manifest: dict, manifest_path: Path, archive: Path) -> dict:
+    return {"format": RECORD_FORMAT, "model": manifest["model"], "version": manifest["version"], "kind": manifest["kind"],
+            "created": manifest["created"], "manifest_sha256": sha256_file(manifest_path), "archive_sha256": sha256_file(archive)}
+
+
+def read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise L1mlError(f"the delivery record is not JSON ({exc})", path=path) from None
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        found = record.get("format") if isinstance(record, dict) else None
+        raise L1mlError(f"not a delivery record of this l1ml (format {found!r}, expected {RECORD_FORMAT!r})", path=path,
+                        key="format")
+    missing = [k for k in ("model", "version", "kind", "manifest_sha256", "archive_sha256") if not isinstance(record.get(k), str)]
+    if missing:
+        raise L1mlError("the delivery record is damaged", path=path, key=missing[0])
+    return record
 
 
 def file_hashes(folder: Path) -> dict[str, dict]:
@@ -30,20 +59,22 @@ class CheckResult:
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    inconsistent: list[str] = field(default_factory=list)  # manifest, names, record and content that disagree
 
     @property
     def ok(self) -> bool:
-        return not (self.changed or self.missing or self.extra)
+        return not (self.changed or self.missing or self.extra or self.inconsistent)
 
     def status(self) -> str:
         if self.ok:
             return "ok"
-        parts = [f"{len(v)} {k}" for k, v in (("changed", self.changed), ("missing", self.missing), ("extra", self.extra)) if v]
+        parts = [f"{len(v)} {k}" for k, v in (("changed", self.changed), ("missing", self.missing), ("extra", self.extra),
+                                              ("inconsistent", self.inconsistent)) if v]
         return "DAMAGED: " + ", ".join(parts)
 
     def lines(self) -> list[str]:
         return ([f"changed: {p}" for p in self.changed] + [f"missing: {p}" for p in self.missing]
-                + [f"extra: {p}" for p in self.extra])
+                + [f"extra: {p}" for p in self.extra] + [f"inconsistent: {p}" for p in self.inconsistent])
 
 
 def read_manifest(folder: Path) -> dict:
@@ -59,7 +90,9 @@ def read_manifest(folder: Path) -> dict:
     return manifest
 
 
-def check_folder(folder: Path) -> CheckResult:
+def check_folder(folder: Path, record: Path | None = None) -> CheckResult:
+    """Check a version folder against its manifest, and the manifest against the delivery record (by default the one
+    beside the folder, `<version>.record.json`)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     listed = manifest["files"]
@@ -68,7 +101,39 @@ def check_folder(folder: Path) -> CheckResult:
     result.missing = sorted(set(listed) - present)
     result.extra = sorted(present - set(listed))
     result.changed = sorted(rel for rel in set(listed) & present if sha256_file(folder / rel) != listed[rel].get("sha256"))
+    result.inconsistent = _content_problems(folder.name, manifest, listed)
+    record = record_path(folder.parent, folder.name) if record is None else record
+    if not record.is_file():
+        result.missing.append(f"{record.name} (the delivery record, which covers manifest.json; keep it beside the "
+                              "folder and the archive)")
+    else:
+        result.inconsistent += _record_problems(read_record(record), manifest, sha256_file(folder / MANIFEST), record)
     return result
+
+
+def _content_problems(version: str, manifest: dict, listed: dict) -> list[str]:
+    problems = []
+    if manifest.get("version") != version:
+        problems.append(f"the manifest says version {manifest.get('version')!r}, the folder is {version!r}")
+    has_firmware = any(rel.startswith("firmware/") for rel in listed)
+    kind = manifest.get("kind")
+    if kind not in ("firmware", "emulator-only"):
+        problems.append(f"the manifest's kind {kind!r} is neither 'firmware' nor 'emulator-only'")
+    elif (kind == "firmware") != has_firmware or manifest.get("firmware_release") != (kind == "firmware"):
+        problems.append(f"the manifest says kind {kind!r} (firmware_release {manifest.get('firmware_release')!r}) but the "
+                        f"package {'has' if has_firmware else 'has no'} firmware/ folder")
+    return problems
+
+
+def _record_problems(record: dict, manifest: dict, manifest_sha: str, record_file: Path) -> list[str]:
+    problems = []
+    if record["manifest_sha256"] != manifest_sha:
+        problems.append(f"manifest.json is not the one delivered (SHA-256 {manifest_sha[:12]}…, {record_file.name} says "
+                        f"{record['manifest_sha256'][:12]}…)")
+    for key in ("model", "version", "kind"):
+        if record[key] != manifest.get(key):
+            problems.append(f"the manifest says {key} {manifest.get(key)!r}, {record_file.name} says {record[key]!r}")
+    return problems
 
 
 def check(path: str | Path) -> CheckResult:
@@ -78,6 +143,8 @@ def check(path: str | Path) -> CheckResult:
         return check_folder(path)
     if not path.is_file():
         raise L1mlError("no such delivery folder or archive", path=path)
+    version = path.name.removesuffix(".tar.gz")
+    record = record_path(path.parent, version)
     with tempfile.TemporaryDirectory(prefix="l1ml-check-") as tmp:
         try:
             with tarfile.open(path, "r:gz") as tar:
@@ -87,7 +154,11 @@ def check(path: str | Path) -> CheckResult:
         tops = [p for p in Path(tmp).iterdir()]
         if len(tops) != 1 or not tops[0].is_dir():
             raise L1mlError("a delivery archive holds one version folder", path=path)
-        result = check_folder(tops[0])
+        result = check_folder(tops[0], record)
+    if tops[0].name != version:
+        result.inconsistent.append(f"the archive {path.name} holds version folder {tops[0].name!r}")
+    if record.is_file() and read_record(record)["archive_sha256"] != sha256_file(path):
+        result.changed.append(f"{path.name} (not the archive delivered: its SHA-256 differs from {record.name})")
     result.path = path
     return result
 

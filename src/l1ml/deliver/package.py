@@ -38,9 +38,11 @@ import numpy as np
 from l1ml.deliver import cmssw
 from l1ml.deliver.firmware import write_firmware
 from l1ml.deliver.gate import DeliveryRefused, Gate, already_delivered, check, check_version, require_run, version_key
+from l1ml.deliver.manifest import MANIFEST, make_record, record_path
 from l1ml.deliver.vectors import to_hex_lines
 from l1ml.errors import L1mlError
-from l1ml.runs import git_state, sha256_file, tool_versions
+from l1ml.runfolder import read_inputs
+from l1ml.runs import git_state, sha256_file, tool_versions, write_json_atomic
 
 FORMAT = "l1ml-delivery/1"
 
@@ -68,6 +70,7 @@ class Delivery:
 def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], None] = print, db=None) -> Delivery:
     from l1ml.config.loader import load_config
     from l1ml.config.train import TrainConfig
+    from l1ml.verify.subjects import from_run
 
     start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -77,30 +80,43 @@ def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], N
     version = next_version(model_root) if options.version == "next" else check_version(options.version)
     final = model_root / version
     gate = check(run_dir, final, synthesis=options.synthesis, db=db)
+    subject = from_run(run_dir, gate.firmware_dir.name)  # reads and checks the recorded events: before anything is written
+    made_root = not model_root.exists()
     model_root.mkdir(parents=True, exist_ok=True)
-    with _model_lock(model_root):
-        if final.exists():  # delivered by another process since the gate looked
-            raise DeliveryRefused(run_dir, [already_delivered(final)])
-        _remove_leftovers(model_root)
-        tmp = model_root / f".{version}.tmp-{os.getpid()}"
-        archive_tmp = model_root / f".{version}.tar.gz.tmp-{os.getpid()}"
-        try:
-            tmp.mkdir()
-            manifest = _write(tmp, gate, cfg, version, options, log)
-            log("building the CMSSW emulator and running the test vectors through it")
-            result = cmssw.build_and_test(tmp, scratch_dir=model_root)  # a kill -9 leaves it where leftovers are removed
-            if not result.passed:
-                raise DeliveryRefused(run_dir, ["the emulator package failed its test vectors; nothing was delivered:\n"
-                                                + result.output[-3000:]])
-            manifest["emulator"]["self_test"] = {"passed": True, "seconds": round(result.seconds, 1),
-                                                 "summary": [ln for ln in result.output.splitlines() if " differ" in ln]}
-            _write_manifest(tmp, manifest)
-            _tar(tmp, version, archive_tmp, manifest["created"])
-            os.replace(tmp, final)  # the commit point
-            os.replace(archive_tmp, model_root / f"{version}.tar.gz")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            archive_tmp.unlink(missing_ok=True)
+    try:
+        with _model_lock(model_root):
+            return _deliver_locked(gate, subject, cfg, model_root, version, options, log, start)
+    finally:
+        if made_root and {p.name for p in model_root.iterdir()} <= {".lock"}:  # nothing delivered: leave no empty folder
+            shutil.rmtree(model_root, ignore_errors=True)
+
+
+def _deliver_locked(gate: Gate, subject, cfg, model_root: Path, version: str, options: DeliverOptions, log,
+                    start: float) -> Delivery:
+    run_dir, final = gate.run_dir, model_root / version
+    if final.exists():  # delivered by another process since the gate looked
+        raise DeliveryRefused(run_dir, [already_delivered(final)])
+    _remove_leftovers(model_root)
+    tmp = model_root / f".{version}.tmp-{os.getpid()}"
+    archive_tmp = model_root / f".{version}.tar.gz.tmp-{os.getpid()}"
+    try:
+        tmp.mkdir()
+        manifest = _write(tmp, gate, subject, cfg, version, options, log)
+        log("building the CMSSW emulator and running the test vectors through it")
+        result = cmssw.build_and_test(tmp, scratch_dir=model_root)  # a kill -9 leaves it where leftovers are removed
+        if not result.passed:
+            raise DeliveryRefused(run_dir, ["the emulator package failed its test vectors; nothing was delivered:\n"
+                                            + result.output[-3000:]])
+        manifest["emulator"]["self_test"] = {"passed": True, "seconds": round(result.seconds, 1),
+                                             "summary": [ln for ln in result.output.splitlines() if " differ" in ln]}
+        _write_manifest(tmp, manifest)
+        _tar(tmp, version, archive_tmp, manifest["created"])
+        write_json_atomic(record_path(model_root, version), make_record(manifest, tmp / MANIFEST, archive_tmp))
+        os.replace(tmp, final)  # the commit point
+        os.replace(archive_tmp, model_root / f"{version}.tar.gz")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        archive_tmp.unlink(missing_ok=True)
     return Delivery(final, model_root / f"{version}.tar.gz", manifest, time.perf_counter() - start)
 
 
@@ -126,21 +142,22 @@ def _remove_leftovers(model_root: Path) -> None:
     """Temporary folders and archives of deliveries that were killed (we hold the model's lock: none is running)."""
     for path in model_root.glob(".*.tmp-*"):
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    for record in model_root.glob("*.record.json"):  # written just before the commit that did not happen
+        if not (model_root / record.name.removesuffix(".record.json")).is_dir():
+            record.unlink()
 
 
 # ------------------------------------------------------------------------------------------ the package's content
 
 
-def _write(folder: Path, gate: Gate, cfg, version: str, options: DeliverOptions, log) -> dict:
+def _write(folder: Path, gate: Gate, subject, cfg, version: str, options: DeliverOptions, log) -> dict:
     from l1ml import __version__
     from l1ml.deliver.vectors import make_vectors
     from l1ml.firmware import csim
-    from l1ml.verify.subjects import from_run
 
     run_dir = gate.run_dir
     metrics = json.loads((run_dir / "metrics.json").read_text())
     log(f"delivering {cfg.name} {version} from {run_dir}" + ("" if options.synthesis else " (emulator only)"))
-    subject = from_run(run_dir, gate.firmware_dir.name)
     sources = subject.csim_sources()
     library = csim.compile_sources(sources)
     vectors = make_vectors(subject, library, test_events=options.test_events)
@@ -242,7 +259,7 @@ def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict
             "run": {"path": str(run_dir.resolve()), "id": run_dir.name, "config_hash": _read_json(run_dir / "run.json").get("config_hash")},
             "config": {"sha256": sha256_file(run_dir / "config.yaml"), "as_given": (run_dir / "config.yaml").read_text()},
             "seed": cfg.seed,
-            "data": train.get("inputs", {}),
+            "data": read_inputs(run_dir).model_dump(),  # the events verify read, by the hash the gate checked
             "l1ml_git": {"delivery": git_state(), "training": train.get("l1ml_git"), "conversion": convert.get("l1ml_git"),
                          "verify": report.get("l1ml_git")},
             "tools": tools,
@@ -266,7 +283,7 @@ def _read_json(path: Path) -> dict:
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
-    from l1ml.deliver.manifest import MANIFEST, file_hashes
+    from l1ml.deliver.manifest import file_hashes
 
     manifest["files"] = file_hashes(folder)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")

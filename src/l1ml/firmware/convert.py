@@ -21,14 +21,13 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
                 reuse_factor: int | None = None) -> ConvertOutcome:
     from l1ml.firmware.hls import convert
     from l1ml.quantize.normalisation import Normalisation
+    from l1ml.runfolder import require_trained
     from l1ml.runs import write_manifest
     from l1ml.train.network import load_model
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
-    if not config_path.is_file() or not (run_dir / "metrics.json").is_file():
-        raise L1mlError("not a finished training run (no config.yaml or metrics.json); run or resume `l1ml train` first",
-                        path=run_dir)
+    require_trained(run_dir, "convert")
     text, cfg = load_config(config_path, TrainConfig)
     fw = cfg.firmware
     hw = load_target(target or fw.target)
@@ -50,17 +49,15 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
 
 
 def _convert_bdt_run(run_dir: Path, cfg, config_text: str, hw, backend: str | None, clock_ns: float | None) -> ConvertOutcome:
-    import json
-
     from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
     from l1ml.firmware.ensemble import from_xgboost_file
     from l1ml.quantize.fixedpoint import parse_fixed
-    from l1ml.runs import write_manifest
+    from l1ml.runs import read_json, write_manifest
 
     if backend is not None and backend not in BDT_BACKENDS:
         raise L1mlError("BDTs convert with conifer: xilinxhls or vhdl", key="--backend", value=backend)
     model_path, info_path = run_dir / "model" / "xgboost.json", run_dir / "model" / "bdt.json"
-    info = json.loads(info_path.read_text())
+    info = read_json(info_path, "BDT description (types, features)")
     ensemble, _ = from_xgboost_file(model_path)
     clock = clock_ns or hw.default_clock_ns
     dirs = convert_for_firmware(ensemble, parse_fixed(info["input_type"]), parse_fixed(info["score_type"]),

@@ -19,12 +19,13 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
 from l1ml.errors import L1mlError
+from l1ml.models.bdt import load_booster
+from l1ml.models.tree_json import CONIFER_NODES, base_scores, check_tree, check_xgboost_json
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 # objectives whose margin starts at logit(base_score); the others start at base_score itself (xgboost >= 3 stores
@@ -32,7 +33,6 @@ from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 LOGIT_BASE = ("binary:logistic", "reg:logistic")
 IDENTITY_BASE = ("binary:logitraw", "reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror",
                  "multi:softprob", "multi:softmax")
-CONIFER_TREE_KEYS = ("feature", "threshold", "value", "children_left", "children_right")
 
 
 def from_booster(booster) -> dict:
@@ -41,22 +41,14 @@ def from_booster(booster) -> dict:
 
 def from_xgboost_file(path: Path) -> tuple[dict, object]:
     """(ensemble, booster) of an xgboost model file (.json or .ubj, as saved by `save_model`)."""
-    import xgboost as xgb
-
-    booster = xgb.Booster()
-    try:
-        booster.load_model(str(path))
-    except xgb.core.XGBoostError as exc:
-        reason = re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", str(exc).splitlines()[0])  # drop xgboost's time and source line
-        raise L1mlError(f"not an xgboost model: {reason}", path=path) from None
+    booster = load_booster(path)
     return from_xgboost_json(json.loads(booster.save_raw("json")), source=path), booster
 
 
 def from_xgboost_json(model: dict, source: object = "model") -> dict:
+    check_xgboost_json(model, source)
     learner = model["learner"]
     gbm = learner["gradient_booster"]
-    if gbm.get("name") != "gbtree":
-        raise L1mlError("only tree boosters (gbtree) convert", path=source, key="booster", value=gbm.get("name"))
     objective = learner["objective"]["name"]
     if objective not in LOGIT_BASE + IDENTITY_BASE:
         raise L1mlError(f"objective not supported (supported: {', '.join(LOGIT_BASE + IDENTITY_BASE)})", path=source,
@@ -65,7 +57,7 @@ def from_xgboost_json(model: dict, source: object = "model") -> dict:
     if int(params.get("num_target", 1)) != 1:
         raise L1mlError("multi-target models are not supported", path=source, key="num_target", value=params["num_target"])
     n_groups = max(1, int(params["num_class"]))
-    base = np.array([float(v) for v in str(params["base_score"]).strip("[]").split(",")], dtype=np.float32)
+    base = base_scores(params["base_score"])
     if objective in LOGIT_BASE:
         base = -np.log(np.float32(1) / base - np.float32(1))  # xgboost's ProbToMargin, in float32
     base = np.broadcast_to(base, (n_groups,)).astype(np.float32)
@@ -73,7 +65,7 @@ def from_xgboost_json(model: dict, source: object = "model") -> dict:
     trees, info = gbm["model"]["trees"], gbm["model"]["tree_info"]
     if any(int(t["tree_param"]["num_deleted"]) for t in trees):
         raise L1mlError("the model has pruned (deleted) tree nodes; retrain or re-save it without pruning", path=source)
-    if any(any(t["split_type"]) for t in trees):
+    if any(any(t.get("split_type", ())) for t in trees):
         raise L1mlError("categorical splits are not supported", path=source)
     if len(trees) % n_groups or any(info[i] != i % n_groups for i in range(len(trees))):
         raise L1mlError("trees are not interleaved by class as xgboost writes them", path=source)
@@ -143,30 +135,16 @@ def from_conifer_json(path: Path) -> tuple[dict, dict]:
         d = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise L1mlError(f"cannot read conifer JSON: {exc}", path=path) from None
-    for key in ("trees", "n_features", "n_classes", "init_predict"):
-        if key not in d:
-            raise L1mlError("not a conifer model: key missing", path=path, key=key)
+    rounds = _conifer_trees(d, path)
     config = d.get("config") or d.get("Config") or {}
-    trees = d["trees"]
-    if not all(isinstance(r, list) for r in trees):
-        raise L1mlError("expected trees as a list (one entry per boosting round) of lists (one tree per class)",
-                        path=path, key="trees")
-    rounds = []
-    for i, r in enumerate(trees):
-        rounds.append([])
-        for c, t in enumerate(r):
-            missing = [k for k in CONIFER_TREE_KEYS if k not in t]
-            if missing:
-                raise L1mlError("tree without " + ", ".join(missing), path=path, key=f"trees[{i}][{c}]")
-            rounds[-1].append({k: list(t[k]) for k in CONIFER_TREE_KEYS})
     convention = d.get("splitting_convention", "<=" if d.get("library") in ("sklearn", "tmva") else "<")
     if convention not in ("<", "<="):
         raise L1mlError("expected '<' or '<='", path=path, key="splitting_convention", value=convention)
-    n_features = int(d["n_features"])
+    n_features = d["n_features"]
     ensemble = {
         "max_depth": max(1, max(_depth(t) for r in rounds for t in r)),
         "n_trees": len(rounds),
-        "n_classes": int(d["n_classes"]),
+        "n_classes": d["n_classes"],
         "n_features": n_features,
         "trees": rounds,
         "init_predict": [float(v) for v in d["init_predict"]],
@@ -175,12 +153,31 @@ def from_conifer_json(path: Path) -> tuple[dict, dict]:
         "splitting_convention": convention,
         "feature_map": d.get("feature_map") or {f"f{i}": i for i in range(n_features)},
     }
-    for r in rounds:
-        for t in r:
-            bad = [f for f in t["feature"] if f != -2 and not 0 <= f < n_features]
-            if bad:
-                raise L1mlError(f"split on feature {bad[0]} of a model with {n_features} features", path=path, key="feature")
     return _with_weights(ensemble), _precisions(config, path)
+
+
+def _conifer_trees(d: object, path: Path) -> list[list[dict]]:
+    """The checked trees of a conifer model (one list per boosting round, one tree per class in each)."""
+    if not isinstance(d, dict):
+        raise L1mlError("not a conifer model: expected a JSON object", path=path)
+    for key in ("trees", "n_features", "n_classes", "init_predict"):
+        if key not in d:
+            raise L1mlError("not a conifer model: key missing", path=path, key=key)
+    for key in ("n_features", "n_classes"):
+        if isinstance(d[key], bool) or not isinstance(d[key], int) or d[key] < 1:
+            raise L1mlError("expected a whole number >= 1", path=path, key=key, value=d[key])
+    groups = 1 if d["n_classes"] == 2 else d["n_classes"]
+    init = d["init_predict"]
+    if not isinstance(init, list) or len(init) < groups or not all(isinstance(v, (int, float)) for v in init):
+        raise L1mlError(f"expected a list of {groups} or more numbers (one per class)", path=path, key="init_predict")
+    trees = d["trees"]
+    if not isinstance(trees, list) or not trees or not all(isinstance(r, list) and len(r) == groups for r in trees):
+        raise L1mlError(f"expected trees as a non-empty list (one entry per boosting round) of lists of {groups} trees (one per class)",
+                        path=path, key="trees")
+    for i, r in enumerate(trees):
+        for c, t in enumerate(r):
+            check_tree(t, CONIFER_NODES, d["n_features"], f"trees.{i}.{c}", path)
+    return [[{k: list(t[k]) for k in CONIFER_NODES.keys} for t in r] for r in trees]
 
 
 def _precisions(config: dict, path: Path) -> dict[str, str]:

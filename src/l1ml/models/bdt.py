@@ -3,18 +3,21 @@
 The firmware (conifer's) compares inputs of one input type with thresholds moved to the input grid, and
 sums leaves in one score type, with no sigmoid (the trigger cuts on the raw sum, the margin). Types not given
 in the config are chosen from the data: enough integer bits for the largest |input| seen in training,
-and for the largest possible |sum of leaves|.
+and for the largest possible |sum of leaves|. Model files are read with `load_booster`, which checks them first.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 
 from l1ml.config.train import BdtModel
+from l1ml.errors import L1mlError
+from l1ml.models.tree_json import check_xgboost_json
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 OBJECTIVES = {"classification": "binary:logistic", "regression": "reg:squarederror"}
@@ -93,3 +96,32 @@ def save(booster, out_dir: Path, input_type: FixedType, score_type: FixedType, c
         "max_depth": cfg.max_depth,
     }, indent=1) + "\n")
     return {"model": model_path, "info": info_path}
+
+
+# reading model files ----------------------------------------------------------------------------------------
+
+
+def load_booster(path: str | Path):
+    """An xgboost booster from a model file (JSON or UBJSON, as `save_model` writes them). A missing file, a JSON model
+    without what l1ml reads from it (see `check_xgboost_json`) or a file xgboost refuses is an L1mlError naming it."""
+    import xgboost as xgb
+
+    path = Path(path)
+    if not path.is_file():
+        raise L1mlError("no such file", path=path)
+    if path.suffix == ".json":
+        check_xgboost_json(_read_json(path), path)
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(path))
+    except xgb.core.XGBoostError as exc:
+        reason = re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", str(exc).splitlines()[0])  # drop xgboost's time and source line
+        raise L1mlError(f"not an xgboost model: {reason}", path=path) from None
+    return booster
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise L1mlError(f"not an xgboost model: not valid JSON ({exc})", path=path) from None

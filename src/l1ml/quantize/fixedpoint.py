@@ -24,6 +24,7 @@ ROUNDING_MODES = ("AP_TRN", "AP_TRN_ZERO", "AP_RND", "AP_RND_ZERO", "AP_RND_INF"
 OVERFLOW_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
 MAX_WIDTH = 1024  # AP_INT_MAX_W, the default limit of the HLS headers
 MAX_EMULATED_WIDTH = 62  # quantize() works in int64
+FLOAT32_EXACT_WIDTH = 24  # float32 (24-bit significand) holds every value of a type up to this wide
 
 _TYPE_RE = re.compile(r"^\s*(ap_fixed|ap_ufixed|ap_int|ap_uint)\s*<\s*([^>]*)>\s*$")
 
@@ -41,7 +42,7 @@ class FixedType:
 
     def __post_init__(self) -> None:
         if not 1 <= self.width <= MAX_WIDTH:
-            raise ValueError(f"width W={self.width} must be between 1 and {MAX_WIDTH}")
+            raise ValueError(f"width W={self.width} must be between 1 and {MAX_WIDTH} (AP_INT_MAX_W, the HLS headers' limit)")
         if self.integer > self.width:
             raise ValueError(f"integer bits I={self.integer} exceed the total width W={self.width}")
         if self.integer < -self.width:
@@ -132,6 +133,19 @@ class FixedType:
         """The raw `width`-bit patterns (two's complement for signed types) as unsigned integers."""
         codes = self.to_codes(values)
         return (codes & ((1 << self.width) - 1)).astype(np.uint64)
+
+
+def check_width(t: FixedType, limit: int, why: str) -> FixedType:
+    """`t` if it is at most `limit` bits wide, else ValueError saying which limit and `why` it holds.
+
+    >>> check_width(parse_fixed("ap_fixed<30,4>"), FLOAT32_EXACT_WIDTH, "float32 inputs")
+    Traceback (most recent call last):
+    ...
+    ValueError: ap_fixed<30,4> is 30 bits wide; at most 24 bits here: float32 inputs
+    """
+    if t.width > limit:
+        raise ValueError(f"{t} is {t.width} bits wide; at most {limit} bits here: {why}")
+    return t
 
 
 def _round(scaled: np.ndarray, mode: str) -> np.ndarray:

@@ -1,16 +1,20 @@
 """The HTCondor backend: a submit description with `request_memory`, `request_cpus` and the run time (`+MaxRuntime`,
 or CERN's `+JobFlavour` when `L1ML_CONDOR_FLAVOUR=1`), submitted with `condor_submit`; state from `condor_q` and
 `condor_history`; `condor_rm` to cancel. HTCondor holds a job that exceeds its memory request (hold reason
-code 34, or 26 for the system periodic hold), which is recorded as out of memory.
+code 34, or 26 for the system periodic hold), which is recorded as out of memory. A job whose state neither
+`condor_q` nor `condor_history` can tell, in at least MAX_FAILED_QUERIES queries in a row over at least
+MAX_QUERY_OUTAGE_S (a schedd restart or a short network outage must not end jobs that still run), is recorded as
+lost with what they said (and removed with `condor_rm` if that still works).
 
-HTCondor does not run here: the submit description is tested, the integration test runs where
-`condor_submit` exists.
+HTCondor does not run here: the submit description and the failing queries are tested, the integration test runs
+where `condor_submit` exists.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -23,6 +27,10 @@ from l1ml.synth.db import JobDB
 FLAVOURS = [("espresso", 20 * 60), ("microcentury", 3600), ("longlunch", 2 * 3600), ("workday", 8 * 3600),
             ("tomorrow", 24 * 3600), ("testmatch", 3 * 24 * 3600), ("nextweek", 7 * 24 * 3600)]
 MEMORY_HOLD_CODES = (26, 34)
+# a schedd that restarts or is overloaded fails queries for a while; one that never answers must not hold jobs forever
+MAX_FAILED_QUERIES = 10
+MAX_QUERY_OUTAGE_S = 15 * 60
+QUERY_FAILURES = "condor_query_failures.json"  # in the job folder: how many queries in a row failed, since when
 
 
 def flavour_for(time_s: int) -> str:
@@ -69,41 +77,101 @@ class CondorBackend:
                                   cern_flavour=os.environ.get("L1ML_CONDOR_FLAVOUR") == "1")
         sub = Path(job.job_dir) / "job.sub"
         sub.write_text(desc)
-        proc = subprocess.run(["condor_submit", "-terse", str(sub)], capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            raise L1mlError(f"condor_submit failed: {proc.stderr.strip()}", path=sub)
-        self.db.update(job_id, backend_id=proc.stdout.strip().split(" - ")[0])
+        out, error = _run(["condor_submit", "-terse", str(sub)], timeout_s=120)
+        if error:
+            raise L1mlError(error, path=sub)
+        self.db.update(job_id, backend_id=out.strip().split(" - ")[0])
 
     def schedule(self) -> list[str]:
         self.refresh()
         return []
 
     def refresh(self) -> None:
+        for job in self.db.jobs(None, "backend = 'condor' AND state IN ('queued', 'running')"):
+            ad, errors = _classad(job.backend_id)
+            failures = Path(job.job_dir) / QUERY_FAILURES
+            if errors:
+                self._query_failed(job, failures, errors)
+                continue
+            failures.unlink(missing_ok=True)
+            self._follow(job, ad)
+
+    def _follow(self, job, ad: dict) -> None:
         from l1ml.synth.runner import finish, save_result
 
-        for job in self.db.jobs(None, "backend = 'condor' AND state IN ('queued', 'running')"):
-            ad = self._classad(job.backend_id)
-            status = int(ad.get("JobStatus", 0))
-            if status == 2 and job.state != "running":  # running
-                self.db.update(job.id, state="running", started=time.time(), host=str(ad.get("RemoteHost", "")))
-            if status not in (3, 4, 5):  # removed, completed, held
-                continue
-            killed_for = "cancel" if status == 3 else None
-            if status == 5 and int(ad.get("HoldReasonCode", 0)) in MEMORY_HOLD_CODES:
-                killed_for = "memory"
-            spec = json.loads((Path(job.job_dir) / "job.json").read_text())
-            result = finish(Path(job.job_dir), spec, exit_code=ad.get("ExitCode"), killed_for=killed_for, peak_bytes=None,
-                            started=job.started or job.submitted)
-            save_result(self.db, Path(job.job_dir), result)
-            if status == 5:
-                subprocess.run(["condor_rm", job.backend_id], capture_output=True, timeout=60)
+        status = int(ad.get("JobStatus", 0))
+        if status == 2 and job.state != "running":  # running
+            self.db.update(job.id, state="running", started=time.time(), host=str(ad.get("RemoteHost", "")))
+        if status not in (3, 4, 5):  # removed, completed, held
+            return
+        killed_for = "cancel" if status == 3 else None
+        if status == 5 and int(ad.get("HoldReasonCode", 0)) in MEMORY_HOLD_CODES:
+            killed_for = "memory"
+        spec = json.loads((Path(job.job_dir) / "job.json").read_text())
+        result = finish(Path(job.job_dir), spec, exit_code=_exit_code(ad), killed_for=killed_for, peak_bytes=None,
+                        started=job.started or job.submitted)
+        if status == 5:  # a held job stays in the queue until removed
+            _, error = _run(["condor_rm", job.backend_id])
+            if error:
+                result["message"] += f"; {error}: remove it with condor_rm"
+        save_result(self.db, Path(job.job_dir), result)
 
-    def _classad(self, cluster: str) -> dict:
-        for cmd in (["condor_q", cluster, "-json"], ["condor_history", cluster, "-json", "-limit", "1"]):
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-            if proc.returncode == 0 and proc.stdout.strip():
-                return json.loads(proc.stdout)[0]
-        return {}
+    def _query_failed(self, job, failures: Path, errors: list[str]) -> None:
+        record = json.loads(failures.read_text()) if failures.is_file() else {"count": 0, "since": time.time()}
+        record["count"] += 1
+        outage_s = time.time() - record["since"]
+        if record["count"] < MAX_FAILED_QUERIES or outage_s < MAX_QUERY_OUTAGE_S:
+            failures.write_text(json.dumps(record))
+            return
+        _, error = _run(["condor_rm", job.backend_id])
+        removal = f"it may still run ({error}): `l1ml synth cancel {job.id}` removes it" if error else "removed it with condor_rm"
+        self.db.update(job.id, state="lost", ended=time.time(),
+                       message=f"HTCondor could not tell the state of job {job.backend_id} in {record['count']} queries over "
+                               f"{outage_s:.0f} s ({'; '.join(errors)}); {removal}")
 
     def cancel(self, job) -> None:
-        subprocess.run(["condor_rm", job.backend_id], capture_output=True, timeout=60, check=False)
+        _, error = _run(["condor_rm", job.backend_id])
+        if error:
+            raise L1mlError(error, key="JOB", value=job.id)
+
+    def stop_leftovers(self, job) -> str | None:
+        """A lost job may still be in HTCondor (its state could not be queried): remove it."""
+        if job.state != "lost":
+            return None
+        self.cancel(job)
+        return f"removed HTCondor job {job.backend_id}"
+
+
+def _run(cmd: list[str], timeout_s: float = 60) -> tuple[str, str | None]:
+    """An HTCondor command's output, and None; or '' and what went wrong, naming the command."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "", f"{shlex.join(cmd)}: {exc}"
+    if proc.returncode != 0:
+        said = (proc.stderr or proc.stdout).strip().splitlines()
+        return "", f"{shlex.join(cmd)} exited {proc.returncode}: {said[-1] if said else 'no output'}"
+    return proc.stdout, None
+
+
+def _classad(cluster: str) -> tuple[dict, list[str]]:
+    """The job's ClassAd from condor_q, else from condor_history; else an empty one and what each of them said."""
+    errors = []
+    for cmd in (["condor_q", cluster, "-json"], ["condor_history", cluster, "-json", "-limit", "1"]):
+        out, error = _run(cmd)
+        if error is None:
+            try:
+                ads = json.loads(out) if out.strip() else []
+            except ValueError:
+                ads, error = [], f"{shlex.join(cmd)} printed no JSON: {out.strip()[:200]}"
+            if ads:
+                return ads[0], []
+        errors.append(error or f"{shlex.join(cmd)} does not know the job")
+    return {}, errors
+
+
+def _exit_code(ad: dict) -> int | None:
+    """ExitCode, or for a job killed by a signal 128 + the signal, as a shell reports it."""
+    if ad.get("ExitBySignal"):
+        return 128 + int(ad.get("ExitSignal", 0))
+    return ad.get("ExitCode")

@@ -2,7 +2,8 @@
 
 Where: `$L1ML_STATE` (default `~/.local/state/l1ml`)/jobs.sqlite, job folders beside it in `jobs/`.
 SQLite's locking is unreliable on network filesystems, so a state folder on NFS, AFS, CIFS, Lustre,
-GPFS, CephFS or sshfs is refused (point `L1ML_STATE` at a local disk).
+GPFS, CephFS or sshfs is refused (point `L1ML_STATE` at a local disk). A database SQLite cannot read (corrupted,
+or not SQLite at all) is refused with what to do, never worked around.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from l1ml.errors import L1mlError
 
 NETWORK_FS = ("nfs", "nfs4", "afs", "cifs", "smb3", "smbfs", "lustre", "gpfs", "ceph", "fuse.sshfs", "fuse.glusterfs",
               "beegfs", "fuse.ceph-fuse", "9p")
+UNREADABLE = ("SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_CANTOPEN")  # the file, not the moment, is at fault
 COLUMNS = ("id", "kind", "model", "backend", "state", "dedup_key", "job_dir", "mem_gb", "cpus", "time_s", "submitted",
-           "started", "ended", "host", "backend_id", "exit_code", "peak_mem_gb", "message", "result", "attempts")
+           "started", "ended", "host", "backend_id", "exit_code", "peak_mem_gb", "message", "result", "attempts", "reported")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, kind TEXT, model TEXT, backend TEXT, state TEXT, dedup_key TEXT, job_dir TEXT,
     mem_gb REAL, cpus INTEGER, time_s INTEGER, submitted REAL, started REAL, ended REAL, host TEXT,
-    backend_id TEXT, exit_code INTEGER, peak_mem_gb REAL, message TEXT, result TEXT, attempts INTEGER DEFAULT 1
+    backend_id TEXT, exit_code INTEGER, peak_mem_gb REAL, message TEXT, result TEXT, attempts INTEGER DEFAULT 1,
+    reported REAL  -- when a `wait` reported how the job ended
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT);
 """
@@ -74,6 +77,7 @@ class Job:
     message: str | None
     result: str | None
     attempts: int
+    reported: float | None = None
 
     @property
     def result_data(self) -> dict:
@@ -88,26 +92,34 @@ class Job:
 class JobDB:
     def __init__(self, root: Path | None = None):
         self.root = Path(root or state_dir())
-        self.root.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.root)
         fs = filesystem_type(self.root)
         if fs in NETWORK_FS:
             raise L1mlError(f"the job database must be on a local disk, not {fs}; set L1ML_STATE to a local folder",
                             path=self.root, key="L1ML_STATE")
         self.path = self.root / "jobs.sqlite"
         self.jobs_dir = self.root / "jobs"
-        self.jobs_dir.mkdir(exist_ok=True)
+        _make_folder(self.jobs_dir)
         with self.connect() as db:
             db.executescript(SCHEMA)
+        with self.transaction() as db:
+            _add_reported_column(db)
 
     @contextmanager
     def connect(self):
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.row_factory = sqlite3.Row
         try:
-            yield db
-        finally:
-            db.close()
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.row_factory = sqlite3.Row
+                yield db
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            if exc.sqlite_errorname not in UNREADABLE:
+                raise
+            raise L1mlError(f"not a job database SQLite can read ({exc}): move it away and run again for a new, empty one "
+                            f"(the job folders in {self.jobs_dir} stay)", path=self.path) from None
 
     @contextmanager
     def transaction(self):
@@ -148,6 +160,10 @@ class JobDB:
             rows = db.execute(query, args).fetchall()
         return [Job(**dict(row)) for row in rows]
 
+    def mark_reported(self, job_ids: list[str]) -> None:
+        with self.connect() as db:
+            db.executemany("UPDATE jobs SET reported = ? WHERE id = ?", [(time.time(), job_id) for job_id in job_ids])
+
     def get(self, job_id: str, db=None) -> Job:
         found = self.jobs(db, "id = ? OR id LIKE ?", (job_id, f"{job_id}%"))
         if len(found) != 1:
@@ -163,3 +179,21 @@ class JobDB:
     def set_setting(self, key: str, value: str) -> None:
         with self.connect() as db:
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+
+def _make_folder(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise L1mlError("is a file, not a folder: point L1ML_STATE at a folder on a local disk (or unset it for "
+                        "~/.local/state/l1ml)", path=path, key="L1ML_STATE")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise L1mlError(f"cannot create this folder ({exc.strerror}): point L1ML_STATE at a folder you can write on a "
+                        "local disk", path=path, key="L1ML_STATE") from None
+
+
+def _add_reported_column(db) -> None:
+    """Databases of earlier versions have no `reported`: the jobs that had ended count as reported."""
+    if "reported" not in {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}:
+        db.execute("ALTER TABLE jobs ADD COLUMN reported REAL")
+        db.execute("UPDATE jobs SET reported = ended WHERE ended IS NOT NULL")

@@ -111,6 +111,10 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
              cpus: int, floor_gb: float, settings: str | None, container: str | None) -> JobSpec:
     """What to run for a converted run or BYO folder."""
     target = Path(target).resolve()
+    if (target / "run.json").is_file():
+        from l1ml.runfolder import require_trained
+
+        require_trained(target, "synth submit", check_events=kind == "verify")
     fw_root = target / "firmware"
     found = {p.parent.name: p.parent for p in fw_root.glob("*/convert.json")}
     if not found:
@@ -189,7 +193,7 @@ RUN_VERIFY = """\
 set -uo pipefail
 job="$(cd "$(dirname "$0")" && pwd)"
 {python} -m l1ml --version > "$job/tool_version.txt" 2>&1
-cd {workdir}  # where it was submitted from: a run's config names its data relative to that folder
+cd "$job"  # the run is named by its absolute path and finds its own events (inputs.json): no working folder needed
 exec {python} -m l1ml verify {target}{options}
 """
 
@@ -236,8 +240,7 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
             if (Path(spec.target) / "byo.json").is_file():  # a model converted with --out: verify on random grid inputs
                 options += f" --random {spec.extra.get('random_events', 20000)}"
             (tmp / "run.sh").write_text(RUN_VERIFY.format(job_id=job_id, model=spec.model, python=shlex.quote(sys.executable),
-                                                          target=shlex.quote(spec.target), options=options,
-                                                          workdir=shlex.quote(os.getcwd())))
+                                                          target=shlex.quote(spec.target), options=options))
         else:
             n_events = _write_vectors(tmp, spec)
             from l1ml.firmware.ghdl import run_command

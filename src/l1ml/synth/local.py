@@ -5,7 +5,8 @@ their cores fit the cores (`l1ml synth config --mem-budget 200G --cores 32`; def
 and every core). Each job runs under a detached runner (`python -m l1ml.synth.runner`, its own session,
 so it outlives the `l1ml` that submitted it) that enforces the job's memory and time requests, records
 the outcome and then starts whatever queued jobs now fit. Any `l1ml synth` command does the same
-bookkeeping, and marks as lost a running job whose runner is gone without a result.
+bookkeeping, and marks as lost a running job whose runner is gone without a result, once it has killed
+whatever of the job still ran: no job runs outside the budget.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from l1ml.errors import L1mlError
 from l1ml.synth.db import JobDB
+from l1ml.synth.runner import GRACE_S, JOB_MARK, stop_job
 
 
 def host_memory_gb() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / 1024**2
-    raise OSError("no MemTotal in /proc/meminfo")
+    return psutil.virtual_memory().total / 1024**3
 
 
 class LocalBackend:
@@ -76,12 +77,13 @@ class LocalBackend:
 
     def _start_runner(self, job_dir: str) -> int:
         """Start the runner detached: a shell puts it in the background and exits, so the runner is nobody's child
-        (it outlives this process and is never left a zombie of it); the runner starts its own session."""
+        (it outlives this process and is never left a zombie of it); the runner starts its own session. Started from a
+        job (a runner that starts the next one, a job that submits), it does not carry that job's mark."""
+        env = {name: value for name, value in os.environ.items() if name != JOB_MARK}
         proc = subprocess.run(
             ["sh", "-c", '"$@" >>"$L1ML_RUNNER_LOG" 2>&1 </dev/null & echo $!', "sh",
              sys.executable, "-m", "l1ml.synth.runner", job_dir, str(self.db.root)],
-            env={**os.environ, "L1ML_RUNNER_LOG": str(Path(job_dir) / "runner.log")}, capture_output=True, text=True,
-            check=True)
+            env={**env, "L1ML_RUNNER_LOG": str(Path(job_dir) / "runner.log")}, capture_output=True, text=True, check=True)
         return int(proc.stdout.strip())
 
     def refresh(self) -> None:
@@ -92,30 +94,44 @@ class LocalBackend:
         """Finished jobs whose runner died before writing the database are taken from result.json; runners that are
         gone without a result are lost."""
         for job in self.db.jobs(db, "backend = 'local' AND state = 'running'"):
+            alive = runner_alive(int(job.backend_id), job.job_dir)  # before looking for its result: it may be writing it
             result = Path(job.job_dir) / "result.json"
             if result.is_file():
                 self.db.record(job.id, json.loads(result.read_text()), db)
-            elif not runner_alive(int(job.backend_id), job.job_dir):
+            elif not alive:
+                killed = stop_job(job.job_dir)
                 self.db.update(job.id, db, state="lost", ended=time.time(),
-                               message="the runner process is gone and left no result (host reboot or kill -9 of the runner)")
+                               message="the runner process is gone and left no result (host reboot or kill -9 of the runner)"
+                               + (f"; killed the {_processes(killed)} it left running" if killed else ""))
 
     def cancel(self, job) -> None:
         if job.state == "queued":
             self.db.update(job.id, state="cancelled", ended=time.time(), message="cancelled before it started")
             return
+        if not runner_alive(int(job.backend_id), job.job_dir):
+            self.refresh()  # no runner to stop it: the job is lost, once what it left running is killed
+            return
         (Path(job.job_dir) / "cancel").touch()
         try:
-            os.kill(int(job.backend_id), signal.SIGTERM)  # the runner stops the job's process group and records it
+            os.kill(int(job.backend_id), signal.SIGTERM)  # the runner stops the job and records it
         except ProcessLookupError:
             pass
+
+    def stop_leftovers(self, job) -> str | None:
+        """What of an ended job was still running, now stopped (a lost job's processes)."""
+        stopped = stop_job(job.job_dir, GRACE_S)
+        return f"stopped {_processes(stopped)} left running" if stopped else None
+
+
+def _processes(n: int) -> str:
+    return f"{n} process" + ("es" if n != 1 else "")
 
 
 def runner_alive(pid: int, job_dir: str) -> bool:
     """The runner of `job_dir` is still running (a reused pid does not count)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        runner = psutil.Process(pid)
+        return job_dir in runner.cmdline() and runner.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
-    return job_dir.encode() in cmdline and stat.rsplit(")", 1)[1].split()[0] != "Z"
 

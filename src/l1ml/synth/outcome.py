@@ -1,9 +1,11 @@
 """How a synthesis job ended, from its exit status, its log and the reports it left: a state and a message a user
-can act on. A zero exit without the expected report is a failure, never a success."""
+can act on. A zero exit without the expected report is a failure, never a success; a failure always says why (the
+signal or exit status, and the log's errors or last lines)."""
 
 from __future__ import annotations
 
 import re
+import signal
 from dataclasses import dataclass
 
 # Vivado/Vitis run their binaries through rdiArgs.sh or loader; the kernel's OOM killer shows up as
@@ -40,12 +42,30 @@ def classify(*, exit_code: int | None, log: str, has_report: bool, mem_gb: float
         line = next(ln for ln in log.splitlines() if TOOL_MISSING in ln)
         return Outcome("tool_missing", line.strip())
     if exit_code != 0:
-        errors = [ln.strip() for ln in log.splitlines() if re.match(r"\s*(ERROR|Error|error)\b", ln)][:3]
-        tail = errors or [ln.strip() for ln in log.splitlines() if ln.strip()][-3:]
-        return Outcome("failed", f"exit status {exit_code}: " + " | ".join(tail))
+        return Outcome("failed", _failure(exit_code, log))
     if expects_report and not has_report:
         return Outcome("failed", "the tool exited 0 but wrote no report: nothing was synthesised (see the log)")
     return Outcome("done", "finished")
+
+
+def _failure(exit_code: int | None, log: str) -> str:
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    tail = [ln for ln in lines if re.match(r"(ERROR|Error|error)\b", ln)][:3] or lines[-3:]
+    how = _how_it_ended(exit_code)
+    return f"{how}: {' | '.join(tail)}" if tail else f"{how}, with an empty log"
+
+
+def _how_it_ended(exit_code: int | None) -> str:
+    """'killed by SIGKILL (exit status 137)', as a shell reports a process killed by a signal, or 'exit status 2'."""
+    if exit_code is None:
+        return "no exit status (the batch system reported none)"
+    if 128 < exit_code <= 128 + 64:
+        try:
+            name = signal.Signals(exit_code - 128).name
+        except ValueError:
+            name = f"signal {exit_code - 128}"
+        return f"killed by {name} (exit status {exit_code})"
+    return f"exit status {exit_code}"
 
 
 def parse_memory(text: str) -> float:

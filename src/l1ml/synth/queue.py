@@ -48,7 +48,18 @@ def backend_for(name: str, db: JobDB):
     raise L1mlError(f"unknown backend; choose one of {', '.join(BACKENDS)}", key="--backend", value=name)
 
 
+def check_request(options: SubmitOptions) -> None:
+    """Refuse what no host or batch system can run."""
+    if options.mem_gb is not None and not options.mem_gb > 0:
+        raise L1mlError("a job needs more than 0 GB of memory", key="--mem", value=f"{options.mem_gb:g}G")
+    if options.time_s < 1:
+        raise L1mlError("a job needs a time limit of at least 1 s", key="--time", value=f"{options.time_s}s")
+    if options.cpus < 1:
+        raise L1mlError("a job needs at least 1 core", key="--cpus", value=options.cpus)
+
+
 def submit(target: str | Path, options: SubmitOptions, db: JobDB | None = None) -> Job:
+    check_request(options)
     db = db or JobDB()
     spec = spec_for(Path(target), kind=options.kind, backend=options.firmware_backend, steps=list(options.steps),
                     mem_gb=options.mem_gb, time_s=options.time_s, cpus=options.cpus, floor_gb=options.floor_gb,
@@ -81,13 +92,16 @@ def status(db: JobDB | None = None) -> list[Job]:
 
 
 def wait(job_ids: list[str], db: JobDB | None = None, timeout_s: float | None = None, poll_s: float = 1.0) -> list[Job]:
+    """Wait until the given jobs have ended, by default every job that no wait has reported yet (those queued or
+    running, and those that ended since): each is reported once by a wait without arguments."""
     db = db or JobDB()
-    ids = [db.get(j).id for j in job_ids] if job_ids else [j.id for j in db.jobs(None, "state IN ('queued', 'running')")]
+    ids = [db.get(j).id for j in job_ids] if job_ids else [j.id for j in db.jobs(None, "reported IS NULL")]
     deadline = None if timeout_s is None else time.time() + timeout_s
     while True:
         status(db)
         jobs = [db.get(j) for j in ids]
         if all(j.state in FINAL for j in jobs):
+            db.mark_reported(ids)
             return jobs
         if deadline is not None and time.time() > deadline:
             raise L1mlError(f"{sum(j.state not in FINAL for j in jobs)} jobs still running after {timeout_s:g} s",
@@ -96,11 +110,18 @@ def wait(job_ids: list[str], db: JobDB | None = None, timeout_s: float | None = 
 
 
 def cancel(job_id: str, db: JobDB | None = None) -> Job:
+    """Cancel a queued or running job. Of a job that has ended (a lost one), stop whatever still runs and note it in
+    its record; refused when nothing does."""
     db = db or JobDB()
     job = db.get(job_id)
-    if job.state in FINAL:
-        raise L1mlError(f"the job has already ended ({job.state})", key="JOB", value=job.id)
-    backend_for(job.backend, db).cancel(job)
+    backend = backend_for(job.backend, db)
+    if job.state not in FINAL:
+        backend.cancel(job)
+        return db.get(job.id)
+    stopped = backend.stop_leftovers(job)
+    if not stopped:
+        raise L1mlError(f"the job has already ended ({job.state}) and nothing of it is still running", key="JOB", value=job.id)
+    db.update(job.id, message=f"{job.message}; `l1ml synth cancel` {stopped}")
     return db.get(job.id)
 
 

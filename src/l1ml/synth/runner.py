@@ -1,11 +1,12 @@
 """`python -m l1ml.synth.runner JOB_DIR STATE_DIR`: run one job of the local queue and record how it ended.
 
-The job (`run.sh`) runs in its own process group. A watchdog sums the resident memory of that group
-every 0.2 s: above the job's memory request the whole group is killed (as a batch system's memory
-limit would) and the job ends as out of memory; past its time request it is stopped and ends as timed
-out. SIGTERM to the runner (`l1ml synth cancel`) stops the group and records the job as cancelled.
-Then the outcome and the parsed reports go to `result.json` and the job database, and the queue
-starts whatever now fits.
+The job (`run.sh`) runs in its own process group, with the job folder in its environment (`L1ML_JOB`): that mark
+is inherited by everything it starts, so the job's processes are found even when they leave the group or outlive
+run.sh. A watchdog sums the resident memory of the group every 0.2 s: above the job's memory request the job is
+killed (as a batch system's memory limit would) and ends as out of memory; past its time request it is stopped
+and ends as timed out. SIGTERM to the runner (`l1ml synth cancel`) stops the job and records it as cancelled.
+Whatever the job left running is killed before the outcome and the parsed reports go to `result.json` and the
+job database; then the queue starts whatever now fits.
 """
 
 from __future__ import annotations
@@ -18,23 +19,66 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 POLL_S = 0.2
-PAGE = os.sysconf("SC_PAGE_SIZE")
+JOB_MARK = "L1ML_JOB"
+GRACE_S = 10.0  # between SIGTERM and SIGKILL when a job is stopped (cancel, time limit)
+KILL_ROUNDS = 3  # SIGKILL again what the job started meanwhile
 
 
 def group_rss_bytes(pgid: int) -> int:
     total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid in psutil.pids():
         try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
+            if os.getpgid(pid) == pgid:
+                total += psutil.Process(pid).memory_info().rss
+        except (ProcessLookupError, psutil.NoSuchProcess):  # ended meanwhile
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ..., rss is the 22nd
-            total += int(fields[21]) * PAGE
     return total
+
+
+def job_processes(job_dir: str | Path) -> list[psutil.Process]:
+    """The running processes that carry the job's mark: run.sh and everything it started."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(JOB_MARK) == str(job_dir) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.Error:  # ended meanwhile, a zombie, or another user's
+            continue
+    return found
+
+
+def stop_job(job_dir: str | Path, grace_s: float = 0.0) -> int:
+    """Stop every process of a job: SIGTERM and `grace_s` to exit, then SIGKILL for what is left. Returns how many
+    processes the job had."""
+    found = job_processes(job_dir)
+    if found and grace_s:
+        _signal_all(found, signal.SIGTERM)
+        _until_gone(job_dir, grace_s)
+    for _ in range(KILL_ROUNDS):
+        left = job_processes(job_dir)
+        if not left:
+            break
+        _signal_all(left, signal.SIGKILL)
+        _until_gone(job_dir, 2.0)
+    return len(found)
+
+
+def _signal_all(procs: list[psutil.Process], signum: int) -> None:
+    for proc in procs:
+        try:
+            proc.send_signal(signum)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def _until_gone(job_dir: str | Path, timeout_s: float) -> None:
+    """Poll rather than wait(): the runner's own child must be left for Popen to reap, with its exit status."""
+    deadline = time.time() + timeout_s
+    while job_processes(job_dir) and time.time() < deadline:
+        time.sleep(0.05)
 
 
 def run(job_dir: Path, state_dir: Path) -> dict:
@@ -54,7 +98,7 @@ def run(job_dir: Path, state_dir: Path) -> dict:
     peak = 0
     with open(job_dir / "job.log", "ab") as log:
         proc = subprocess.Popen(["bash", str(job_dir / "run.sh")], cwd=job_dir, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, JOB_MARK: str(job_dir)})
         while proc.poll() is None:
             rss = group_rss_bytes(proc.pid)
             peak = max(peak, rss)
@@ -65,10 +109,11 @@ def run(job_dir: Path, state_dir: Path) -> dict:
             elif time.time() - start > spec["time_s"]:
                 killed_for = "time"
             if killed_for:
-                _stop_group(proc, hard=killed_for == "memory")
+                stop_job(job_dir, grace_s=0 if killed_for == "memory" else GRACE_S)
                 break
             time.sleep(POLL_S)
         exit_code = proc.wait()
+    stop_job(job_dir)  # what run.sh left running ends with it
     if exit_code < 0:
         exit_code = 128 - exit_code  # killed by a signal, as a shell reports it
     result = finish(job_dir, spec, exit_code=exit_code, killed_for=killed_for, peak_bytes=peak, started=start)
@@ -83,18 +128,6 @@ def save_result(db, job_dir: Path, result: dict) -> None:
     (job_dir / "result.json.tmp").write_text(json.dumps(result, indent=1) + "\n")
     os.replace(job_dir / "result.json.tmp", job_dir / "result.json")
     db.record(result["id"], result)
-
-
-def _stop_group(proc: subprocess.Popen, hard: bool) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
-        if not hard:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def finish(job_dir: Path, spec: dict, *, exit_code: int | None, killed_for: str | None, peak_bytes: int | None,

@@ -131,3 +131,6 @@ class SlurmBackend:
 
     def cancel(self, job) -> None:
         _run(["scancel", job.backend_id], "scancel")
+
+    def stop_leftovers(self, job) -> str | None:
+        return None  # Slurm ends every process of a job that ended

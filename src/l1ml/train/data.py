@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.config.loader import resolve_path
 from l1ml.config.train import TrainConfig
 from l1ml.data.events import list_samples, read_sample
 from l1ml.data.layout import feature_names
@@ -28,16 +29,29 @@ class TrainingData:
     signals: dict[str, Split] = field(default_factory=dict)
 
 
-def resolve_events_file(cfg: TrainConfig, config_path: str | Path) -> Path:
-    """The event file: the given .h5, or the (cached) output of the given data config."""
-    source = Path(cfg.data.events)
+def resolve_events_file(cfg: TrainConfig, config_path: str | Path) -> tuple[Path, Path | None]:
+    """The event file named by `data.events` (relative to the config file), and the data config that made it: the
+    given .h5, or the (cached) output of the given data config. Only training calls this; later steps read the file
+    the run recorded (`l1ml.runfolder.events_file`)."""
+    source = resolve_path(config_path, cfg.data.events)
     if source.suffix in (".yaml", ".yml"):
         from l1ml.data.generate import generate
 
-        return generate(source).path
+        if not source.is_file():
+            raise L1mlError("no such data config (paths in a config are relative to the config file)", path=config_path,
+                            key="data.events", value=str(source))
+        return generate(source).path, source
     if not source.exists():
-        raise L1mlError("no such event file or data config", path=config_path, key="data.events", value=str(source))
-    return source
+        raise L1mlError("no such event file or data config (paths in a config are relative to the config file)",
+                        path=config_path, key="data.events", value=str(source))
+    return source, None
+
+
+def load_run(run_dir: Path, cfg: TrainConfig) -> TrainingData:
+    """The data of a finished run, from the events file it recorded (checked by hash; never regenerated)."""
+    from l1ml.runfolder import events_file
+
+    return load(cfg, run_dir / "config.yaml", events_file(run_dir))
 
 
 def split(x: np.ndarray, fractions: dict[str, float], seed: int) -> Split:
@@ -49,8 +63,8 @@ def split(x: np.ndarray, fractions: dict[str, float], seed: int) -> Split:
     return Split(x[:n_train], x[n_train : n_train + n_val], x[n_train + n_val :])
 
 
-def load(cfg: TrainConfig, config_path: str | Path) -> TrainingData:
-    path = resolve_events_file(cfg, config_path)
+def load(cfg: TrainConfig, config_path: str | Path, path: Path) -> TrainingData:
+    """The samples of events file `path` that `cfg` (read from `config_path`) names, split."""
     available = list_samples(path)
     wanted = {"data.background": cfg.data.background, **{f"data.signals.{i}": s for i, s in enumerate(cfg.data.signals)}}
     for key, name in wanted.items():

@@ -149,18 +149,37 @@ def load_model(out_dir: Path):
 
 
 def load_keras(arch: Path, weights: Path | None):
-    """A Keras/QKeras model from an architecture JSON and HDF5 weights, or from one full-model .h5 file."""
+    """A Keras/QKeras model from an architecture JSON and HDF5 weights, or from one full-model .h5 file. A file that
+    cannot be read is an L1mlError naming that file."""
     from l1ml.errors import L1mlError
 
     for path in (arch, weights):
         if path is not None and not Path(path).is_file():
             raise L1mlError("no such file", path=path)
+    if weights is None:
+        return _loading(arch, "the Keras model", lambda: tf.keras.models.load_model(arch, custom_objects=qkeras_objects(),
+                                                                                   compile=False))
+    model = _loading(arch, "the Keras architecture", lambda: _model_from_json(Path(arch).read_text()))
+    _loading(weights, "the Keras weights", lambda: model.load_weights(weights))
+    return model
+
+
+def _model_from_json(text: str):
+    config = json.loads(text)
+    if not isinstance(config, dict) or not {"class_name", "config"} <= config.keys():
+        raise ValueError("expected a JSON object with class_name and config")
+    model = tf.keras.models.model_from_json(text, custom_objects=qkeras_objects())
+    if not isinstance(model, tf.keras.Model):
+        raise ValueError(f"a {type(model).__name__}, not a Keras model")
+    return model
+
+
+def _loading(path: Path, what: str, load: Callable[[], object]):
+    from l1ml.errors import L1mlError
+
     try:
         with quiet_qkeras_serialisation():
-            if weights is None:
-                return tf.keras.models.load_model(arch, custom_objects=qkeras_objects(), compile=False)
-            model = tf.keras.models.model_from_json(Path(arch).read_text(), custom_objects=qkeras_objects())
-            model.load_weights(weights)
-            return model
+            return load()
     except (ValueError, OSError, KeyError, TypeError) as exc:
-        raise L1mlError(f"cannot load the Keras model: {str(exc).splitlines()[0]}", path=weights or arch) from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise L1mlError(f"cannot load {what}: {reason}", path=path) from None

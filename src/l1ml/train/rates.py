@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l1ml.errors import L1mlError
+from l1ml.config.checks import check_resolvable as check_resolvable  # the rule is checked before training too
 
 
 @dataclass
@@ -32,28 +32,6 @@ class Threshold:
     @property
     def achieved_rate_err_khz(self) -> float:
         return math.sqrt(max(self.n_pass, 1)) / self.n_background * self.bx_rate_khz
-
-
-def min_resolvable_rate_khz(n_background: int, bx_rate_khz: float, min_events: int) -> float:
-    return min_events / n_background * bx_rate_khz
-
-
-def check_resolvable(rates_khz: list[float], n_background: int, bx_rate_khz: float, min_events: int,
-                     source: str | None = None) -> list[str]:
-    """Raise for a rate the background sample cannot resolve; return warnings for rates it resolves poorly."""
-    lowest = min_resolvable_rate_khz(n_background, bx_rate_khz, min_events)
-    warnings = []
-    for i, rate in enumerate(rates_khz):
-        expected = rate / bx_rate_khz * n_background
-        if expected < min_events:
-            raise L1mlError(
-                f"{n_background} test background events give {expected:.2f} events above threshold at this rate, fewer "
-                f"than min_background_events={min_events}; the lowest rate they resolve is {lowest:.4g} kHz "
-                f"(generate more background or raise the rate)", path=source, key=f"evaluation.rates_khz.{i}", value=rate)
-        if expected < 100:
-            warnings.append(f"rate {rate:g} kHz: only {expected:.0f} background events above threshold "
-                            f"(statistical uncertainty on the rate {100 / math.sqrt(expected):.0f} %)")
-    return warnings
 
 
 def threshold_for_rate(background: np.ndarray, rate_khz: float, bx_rate_khz: float) -> Threshold:

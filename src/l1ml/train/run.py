@@ -21,13 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.config.checks import check_train_config
 from l1ml.config.loader import load_config
 from l1ml.config.train import BdtModel, TrainConfig
 from l1ml.errors import L1mlError
 from l1ml.quantize.fixedpoint import FixedType
+from l1ml.runfolder import RUN, end_run, events_file, read_state, record_inputs, start_run
 from l1ml.runs import write_json_atomic, write_manifest
 from l1ml.train import plots
-from l1ml.train.data import TrainingData, load
+from l1ml.train.data import TrainingData, load, resolve_events_file
 from l1ml.train.rates import auc, check_resolvable, efficiency, threshold_for_rate
 
 FLAVOURS = ("float", "quantized")
@@ -49,33 +51,62 @@ def config_hash(cfg: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def _run_dir(cfg: TrainConfig, digest: str, runs_root: Path, resume: str | Path | None) -> Path:
-    if resume is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = runs_root / cfg.name / f"{stamp}-{digest[:8]}"
-        run_dir.mkdir(parents=True, exist_ok=False)
-        write_json_atomic(run_dir / "run.json", {"config_hash": digest, "status": "running"})
-        return run_dir
-    run_dir = Path(resume)
-    state_path = run_dir / "run.json"
-    if not state_path.is_file():
-        raise L1mlError("not a training run directory (no run.json)", path=run_dir)
-    state = json.loads(state_path.read_text())
-    if state.get("config_hash") != digest:
-        raise L1mlError("was trained with a different config; resume it with that config or start a new run", path=run_dir)
+def _new_run_dir(cfg: TrainConfig, digest: str, runs_root: Path) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = runs_root / cfg.name / f"{stamp}-{digest[:8]}"
+    run_dir.mkdir(parents=True, exist_ok=False)
     return run_dir
+
+
+def _check_resumable(run_dir: Path, digest: str) -> None:
+    """Before any work: the run exists, was made by this config, and its recorded events are still there."""
+    if not (run_dir / RUN).is_file():
+        raise L1mlError("not a training run directory (no run.json)", path=run_dir)
+    state = read_state(run_dir)
+    if state.config_hash != digest:
+        raise L1mlError("was trained with a different config; resume it with that config (its copy is config.yaml in "
+                        "the run) or start a new run", path=run_dir)
+    events_file(run_dir)
 
 
 def train(config_path: str | Path, *, resume: str | Path | None = None, runs_root: str | Path = "runs",
           log: Log | None = _stderr) -> TrainOutcome:
     text, cfg = load_config(config_path, TrainConfig)
     digest = config_hash(cfg)
-    data = load(cfg, config_path)
+    say = log or (lambda _m: None)
+    if resume is None:
+        check_train_config(cfg, config_path)  # before minutes of generation; its rate warnings are given on the real events
+    if resume is not None:
+        run_dir = Path(resume)
+        _check_resumable(run_dir, digest)
+        data = load(cfg, config_path, events_file(run_dir))
+    else:
+        events, data_config = resolve_events_file(cfg, config_path)
+        data = load(cfg, config_path, events)
     warnings = check_resolvable(cfg.evaluation.rates_khz, len(data.background.test), cfg.evaluation.bx_rate_khz,
                                 cfg.evaluation.min_background_events, str(config_path))
-    run_dir = _run_dir(cfg, digest, Path(runs_root), resume)
+    if resume is None:
+        run_dir = _new_run_dir(cfg, digest, Path(runs_root))
+        start_run(run_dir, digest)
+        record_inputs(run_dir, events, data_config)
+    else:
+        end_run(run_dir, "running")
     (run_dir / "config.yaml").write_text(text)
-    say = log or (lambda _m: None)
+    try:
+        outcome = _train_in(run_dir, cfg, config_path, text, digest, data, warnings, say, resumed=resume is not None)
+    except KeyboardInterrupt:
+        end_run(run_dir, "interrupted")
+        say(f"interrupted; the run folder is {run_dir}; continue it with: l1ml train {config_path} --resume {run_dir}")
+        raise
+    except BaseException as exc:
+        end_run(run_dir, "failed", f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    end_run(run_dir, "finished")
+    return outcome
+
+
+def _train_in(run_dir: Path, cfg: TrainConfig, config_path, text: str, digest: str, data: TrainingData, warnings: list[str],
+              say: Log, resumed: bool) -> TrainOutcome:
     for w in warnings:
         say(f"warning: {w}")
     t0 = time.perf_counter()
@@ -88,12 +119,11 @@ def train(config_path: str | Path, *, resume: str | Path | None = None, runs_roo
     write_json_atomic(run_dir / "metrics.json", metrics)
     made = _plots(cfg, scores, histories, metrics, run_dir)
     write_manifest(
-        run_dir / "manifest.json", step="train", config_path=config_path, config_text=text,
+        run_dir / "manifest.json", step="train", config_path=Path(config_path).resolve(), config_text=text,
         resolved=cfg.model_dump(mode="json"), inputs={"events": data.events_file}, seed=cfg.seed,
         outputs={**outputs, "metrics": run_dir / "metrics.json", **{p.stem: p for p in made}},
-        extra={"config_hash": digest, "training_seconds": round(seconds, 2), "resumed": resume is not None},
+        extra={"config_hash": digest, "training_seconds": round(seconds, 2), "resumed": resumed},
     )
-    write_json_atomic(run_dir / "run.json", {"config_hash": digest, "status": "finished"})
     return TrainOutcome(run_dir, metrics, seconds)
 
 

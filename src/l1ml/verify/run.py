@@ -19,7 +19,7 @@ import numpy as np
 
 from l1ml.data.layout import CLASS, PT
 from l1ml.errors import L1mlError
-from l1ml.runs import fingerprint
+from l1ml.runfolder import fingerprint
 from l1ml.verify.bitexact import Sample, adversarial_parts, compare, random_inputs
 from l1ml.verify.report import Check, Report, plots
 from l1ml.verify.subjects import Subject
@@ -94,7 +94,7 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print) 
 def _subject(target: Path, options: VerifyOptions) -> Subject:
     from l1ml.verify import subjects
 
-    if (target / "config.yaml").is_file() and (target / "metrics.json").is_file():
+    if (target / "run.json").is_file():
         if options.data is not None or options.random is not None:
             raise L1mlError("a training run is verified on its own test events; --data and --random are for "
                             "models converted with --keras", path=target)
@@ -103,7 +103,7 @@ def _subject(target: Path, options: VerifyOptions) -> Subject:
         from l1ml.verify.byo import byo_subject
 
         return byo_subject(target, options.backend)
-    raise L1mlError("not a training run (config.yaml, metrics.json) nor a converted model (byo.json)", path=target)
+    raise L1mlError("not a training run (run.json) nor a converted model (byo.json)", path=target)
 
 
 def build_sample(subject: Subject, options: VerifyOptions) -> Sample:

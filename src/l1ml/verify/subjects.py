@@ -71,12 +71,13 @@ def firmware_dir(target: Path, backend: str | None, wanted: tuple[str, ...]) -> 
 def from_run(run_dir: Path, backend: str | None = None) -> Subject:
     from l1ml.config.loader import load_config
     from l1ml.config.train import BdtModel, TrainConfig
-    from l1ml.train.data import load
+    from l1ml.runfolder import require_trained
+    from l1ml.train.data import load_run
 
-    config_path = run_dir / "config.yaml"
-    _, cfg = load_config(config_path, TrainConfig)
+    require_trained(run_dir, "verify", check_events=False)  # load_run checks them as it reads them
+    _, cfg = load_config(run_dir / "config.yaml", TrainConfig)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    data = load(cfg, config_path)
+    data = load_run(run_dir, cfg)
     tests = {"background": data.background.test, **{name: s.test for name, s in data.signals.items()}}
     if isinstance(cfg.model, BdtModel):
         return _bdt_run_subject(run_dir, cfg, metrics, tests, backend)
@@ -84,12 +85,10 @@ def from_run(run_dir: Path, backend: str | None = None) -> Subject:
 
 
 def _bdt_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend: str | None) -> Subject:
-    import xgboost as xgb
-
-    from l1ml.models.bdt import xgboost_margin
+    from l1ml.models.bdt import load_booster, xgboost_margin
     from l1ml.verify.bdt import bdt_subject
 
-    booster = xgb.Booster(model_file=str(run_dir / "model" / "xgboost.json"))
+    booster = load_booster(run_dir / "model" / "xgboost.json")
     subject = bdt_subject(run_dir, backend, booster=booster, vhdl_events=cfg.verify.vhdl_events)
     subject.run = RunContext(cfg, metrics, parse_fixed(metrics["score_type"]), tests, subject.input_type.quantize,
                              lambda raw: xgboost_margin(booster, raw))

@@ -1,0 +1,195 @@
+"""A training run's own documents, which make the folder stand alone: `run.json` (its state) and `inputs.json` (every
+input it used, by path and SHA-256).
+
+Every later step (`convert`, `verify`, `synth`, `deliver`, `train --resume`) reads the events through `inputs.json`,
+from any working directory and on any node: the recorded absolute path first, then the same path relative to the run
+(a run copied together with its data), and only if the file's size and SHA-256 are the recorded ones. Nothing is ever
+regenerated behind the user's back: a missing or changed file is one error naming it, its recorded hash and the command
+that makes it again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from l1ml.errors import L1mlError
+from l1ml.runs import fingerprint as files_fingerprint
+from l1ml.runs import sha256_file, write_json_atomic
+
+RUN = "run.json"
+INPUTS = "inputs.json"
+RUN_FORMAT = "l1ml-run/1"
+INPUTS_FORMAT = "l1ml-run-inputs/1"
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunState(_Document):
+    """`run.json`: which config made the run and how far training got."""
+
+    format: Literal["l1ml-run/1"] = RUN_FORMAT
+    config_hash: str
+    status: Literal["running", "interrupted", "failed", "finished"]
+    started: str
+    ended: str | None = None
+    message: str | None = None
+
+
+class FileRecord(_Document):
+    path: str  # absolute, as written
+    relative_to_run: str  # the same file seen from the run folder
+    bytes: int
+    sha256: str
+
+
+class DataConfigRecord(_Document):
+    path: str
+    sha256: str
+    as_given: str
+
+
+class RunInputs(_Document):
+    """`inputs.json`: the events file (and the data config that made it, if one did)."""
+
+    format: Literal["l1ml-run-inputs/1"] = INPUTS_FORMAT
+    events: FileRecord
+    data_config: DataConfigRecord | None = None
+
+    def remake_hint(self) -> str:
+        if self.data_config is not None:
+            return (f"`l1ml data generate {self.data_config.path} --out {self.events.path}` makes it again (the same "
+                    f"config and seed give the same events), if that config still has SHA-256 {self.data_config.sha256[:12]}…")
+        return "it was given to training as a file: restore it from where it came from"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def read_document(path: Path, model: type[_Document], what: str) -> _Document:
+    """Read and validate one of the run's documents; an old or foreign one is a named error, never a guess."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise L1mlError(f"no {path.name}: not a training run made by this l1ml (or its {what} was deleted)",
+                        path=path.parent) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise L1mlError(f"the {what} is not JSON ({exc})", path=path) from None
+    expected = model.model_fields["format"].default
+    if not isinstance(data, dict) or data.get("format") != expected:
+        found = data.get("format") if isinstance(data, dict) else None
+        raise L1mlError(f"the {what} has format {found!r}, this l1ml reads {expected!r}: train the run again with this "
+                        "l1ml", path=path, key="format")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or None
+        raise L1mlError(f"the {what} is damaged: {first['msg']}", path=path, key=key) from None
+
+
+# ------------------------------------------------------------------------------------------------ run.json
+
+
+def start_run(run_dir: Path, config_hash: str) -> RunState:
+    state = RunState(config_hash=config_hash, status="running", started=_now())
+    write_json_atomic(run_dir / RUN, state.model_dump())
+    return state
+
+
+def read_state(run_dir: Path) -> RunState:
+    return read_document(Path(run_dir) / RUN, RunState, "run state")  # type: ignore[return-value]
+
+
+def end_run(run_dir: Path, status: str, message: str | None = None) -> None:
+    state = read_state(run_dir)
+    state.status, state.ended, state.message = status, _now(), message  # type: ignore[assignment]
+    write_json_atomic(run_dir / RUN, state.model_dump())
+
+
+def require_trained(run_dir: str | Path, step: str, check_events: bool = True) -> RunState:
+    """A run that later steps may use: training finished (run.json says so, its manifest exists), its inputs are
+    recorded and (unless `check_events` is False) its events file is there, unchanged. `step` names the command."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise L1mlError("no such run folder", path=run_dir)
+    if not (run_dir / RUN).is_file():
+        if (run_dir / "byo.json").is_file():
+            raise L1mlError(f"a model converted with --out is not a training run; `l1ml {step}` needs one", path=run_dir)
+        raise L1mlError("not a training run (no run.json)", path=run_dir)
+    state = read_state(run_dir)
+    if state.status != "finished":
+        raise L1mlError(f"training did not finish (status {state.status}); `l1ml {step}` takes finished runs only: resume "
+                        f"it with `l1ml train {run_dir / 'config.yaml'} --resume {run_dir}`", path=run_dir / RUN, key="status")
+    missing = [n for n in ("config.yaml", "metrics.json", "manifest.json", INPUTS) if not (run_dir / n).is_file()]
+    if missing:
+        raise L1mlError(f"training finished but {', '.join(missing)} is missing: the run folder was edited by hand; "
+                        "train it again", path=run_dir)
+    if check_events:
+        events_file(run_dir)
+    return state
+
+
+# ------------------------------------------------------------------------------------------------ inputs.json
+
+
+def record_inputs(run_dir: Path, events: Path, data_config: Path | None) -> RunInputs:
+    events = Path(events).resolve()
+    record = FileRecord(path=str(events), relative_to_run=os.path.relpath(events, Path(run_dir).resolve()),
+                        bytes=events.stat().st_size, sha256=sha256_file(events))
+    config = None
+    if data_config is not None:
+        data_config = Path(data_config).resolve()
+        config = DataConfigRecord(path=str(data_config), sha256=sha256_file(data_config),
+                                  as_given=data_config.read_text(encoding="utf-8"))
+    inputs = RunInputs(events=record, data_config=config)
+    write_json_atomic(Path(run_dir) / INPUTS, inputs.model_dump())
+    return inputs
+
+
+def read_inputs(run_dir: Path) -> RunInputs:
+    return read_document(Path(run_dir) / INPUTS, RunInputs, "record of the run's inputs")  # type: ignore[return-value]
+
+
+def events_problem(run_dir: Path, inputs: RunInputs) -> tuple[Path | None, str | None]:
+    """The recorded events file as it is now, or why it cannot be used (missing, or not the file training read)."""
+    run_dir = Path(run_dir)
+    rec = inputs.events
+    for candidate in (Path(rec.path), run_dir / rec.relative_to_run):
+        if candidate.is_file():
+            if candidate.stat().st_size == rec.bytes and sha256_file(candidate) == rec.sha256:
+                return candidate, None
+            return None, (f"the events file {candidate} has changed since training (recorded SHA-256 {rec.sha256[:12]}…, "
+                          f"{rec.bytes} bytes; now {sha256_file(candidate)[:12]}…, {candidate.stat().st_size} bytes); "
+                          f"{inputs.remake_hint()}, or train a new run on the new events")
+    return None, (f"the events file the run was trained on is missing: not at {rec.path} nor at {rec.relative_to_run} "
+                  f"relative to the run (recorded SHA-256 {rec.sha256[:12]}…); {inputs.remake_hint()}")
+
+
+def events_file(run_dir: str | Path) -> Path:
+    """The run's events file, checked against its record; one named error when it is missing or changed."""
+    run_dir = Path(run_dir)
+    path, problem = events_problem(run_dir, read_inputs(run_dir))
+    if problem:
+        raise L1mlError(problem, path=run_dir / INPUTS, key="events")
+    return path  # type: ignore[return-value]
+
+
+def fingerprint(target: str | Path, firmware_dirs: list[Path]) -> dict[str, str]:
+    """What a verification vouches for (`l1ml.runs.fingerprint`), and for a training run also its events: the recorded
+    SHA-256 while the file present is that file, else what is wrong with it."""
+    target = Path(target)
+    found = files_fingerprint(target, firmware_dirs)
+    if (target / INPUTS).is_file():
+        inputs = read_inputs(target)
+        path, problem = events_problem(target, inputs)
+        found["events"] = inputs.events.sha256 if path is not None else f"not usable: {problem}"
+    return found
