@@ -35,8 +35,7 @@ demo: $(STAMP)
 	@$(BIN)/l1ml deliver --list
 	@echo "emulator-only deliveries (no Vivado here) are in $(CURDIR)/deliveries/"
 
-test: $(STAMP)
-	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py
+test: lint
 	@scripts/start-slurm.sh || echo "Slurm was not started: the Slurm tests will be skipped" >&2
 	$(BIN)/python -m pytest
 
@@ -49,6 +48,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py
+	$(BIN)/lint-imports --no-cache  # the layers of .importlinter: imports flow one way
 
 schemas: $(STAMP)
 	$(BIN)/l1ml config schema --out schemas

@@ -98,11 +98,11 @@ def main() -> None:
     bdt_run = Path(args.bdt) if args.bdt else newest("bdt_demo", "xilinxhls")
     os.environ["L1ML_CACHE"] = tempfile.mkdtemp(prefix="l1ml_bench_cache_")
 
+    from l1ml.emulate.network import NetworkEmulator
     from l1ml.firmware import csim
-    from l1ml.firmware.emulator import NetworkEmulator
     from l1ml.firmware.hls import PROJECT
+    from l1ml.models.keras import load_model
     from l1ml.quantize.normalisation import Normalisation
-    from l1ml.train.network import load_model
     from l1ml.verify.bitexact import random_inputs
 
     fw = run / "firmware" / "vitis"
@@ -127,7 +127,7 @@ def main() -> None:
 
     import hls4ml
 
-    from l1ml.train.network import quiet_qkeras_serialisation
+    from l1ml.models.keras import quiet_qkeras_serialisation
 
     qmodel = load_model(run / "model" / "quantized")
     with quiet_qkeras_serialisation(), tempfile.TemporaryDirectory() as tmp:

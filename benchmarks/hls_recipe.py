@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 from l1ml.config.hw import load_target  # noqa: E402
 from l1ml.data.events import read_sample  # noqa: E402
 from l1ml.firmware.hls import convert  # noqa: E402
+from l1ml.models.keras import load_model  # noqa: E402
 from l1ml.quantize.normalisation import Normalisation  # noqa: E402
-from l1ml.train.network import load_model  # noqa: E402
 from l1ml.verify.bitexact import compare  # noqa: E402
 
 

@@ -69,7 +69,7 @@ def test_verify_needs_inputs_for_byo(three_layer, tmp_path):
 
 def test_po2_kernels_are_rewritten_without_changing_the_model():
     from l1ml.firmware.byo import rewrite_po2
-    from l1ml.train.network import load_keras
+    from l1ml.models.keras import load_keras
 
     model = load_keras(*_files("qkeras_mnist_dense"))
     new, rewritten = rewrite_po2(model)

@@ -17,7 +17,7 @@ from l1ml.verify.bitexact import adversarial_inputs, compare
 def compiled(request, trained_runs, small_events):
     """(hls4ml model compiled with g++, QKeras score model, firmware inputs) for one trained run."""
     from l1ml.firmware.convert import convert_run
-    from l1ml.train.network import load_model
+    from l1ml.models.keras import load_model
 
     run_dir = trained_runs[request.param]
     result = convert_run(run_dir)
@@ -61,7 +61,7 @@ def test_one_lsb_in_one_firmware_weight_is_caught(tmp_path, trained_runs, small_
     """Change the first non-zero weight of the first layer by one LSB in the generated C++, recompile: the check fails."""
     from l1ml.config.hw import load_target
     from l1ml.firmware.hls import convert
-    from l1ml.train.network import load_model
+    from l1ml.models.keras import load_model
 
     run_dir = trained_runs["dense_ae"]
     norm = Normalisation.load(run_dir / "normalisation.json")
@@ -87,7 +87,7 @@ def test_hls4ml_own_precisions_are_not_exact(tmp_path, trained_runs, small_event
     """Why the recipe exists: with hls4ml's own precisions the same model does not match QKeras."""
     from l1ml.config.hw import load_target
     from l1ml.firmware.hls import convert
-    from l1ml.train.network import load_model
+    from l1ml.models.keras import load_model
 
     run_dir = trained_runs["dense_ae"]
     norm = Normalisation.load(run_dir / "normalisation.json")

@@ -124,8 +124,8 @@ def test_conifer_1_11_converter_fails_the_leaf_check_that_l1ml_passes(bdt_run):
     import conifer
     import xgboost as xgb
 
-    from l1ml.firmware.bdt_emulator import Forest
-    from l1ml.firmware.ensemble import from_booster
+    from l1ml.emulate.bdt import Forest
+    from l1ml.models.bdt import from_booster
     from l1ml.verify.bdt import split_nodes
 
     booster = xgb.Booster(model_file=str(bdt_run / "model" / "xgboost.json"))
@@ -146,8 +146,8 @@ def test_conifer_1_11_converter_fails_the_leaf_check_that_l1ml_passes(bdt_run):
 
 
 def test_nan_inputs_are_refused():
+    from l1ml.emulate.bdt import BdtEmulator
     from l1ml.errors import L1mlError
-    from l1ml.firmware.bdt_emulator import BdtEmulator
 
     ensemble = {"trees": [[{"feature": [0, -2, -2], "threshold": [0.5, 0, 0], "value": [0, -1.0, 1.0],
                             "children_left": [1, -1, -1], "children_right": [2, -1, -1], "weight": [[1], [0], [0]]}]],

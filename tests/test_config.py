@@ -12,7 +12,7 @@ from l1ml.config.kinds import KINDS, schema_text
 from l1ml.config.loader import load_config
 from l1ml.errors import L1mlError
 
-from helpers import ROOT, SMALL_CONFIG, write_yaml
+from helpers import ROOT, SMALL_CONFIG, run, write_yaml
 
 GOOD = SMALL_CONFIG.read_text()
 
@@ -47,8 +47,17 @@ def test_bad_value_names_key_and_value(tmp_path):
 
 
 def test_unknown_process(tmp_path):
-    msg = error_for(tmp_path, GOOD.replace("process: W_lnu", "process: W_lnux"))
-    assert "samples.background.processes.0" in msg and "unknown process 'W_lnux'" in msg and "W_lnu" in msg
+    """The catalogue's names are checked where it lives (l1ml.data): by `config check data` and before generating."""
+    from l1ml.data.generate import generate
+
+    path = write_yaml(tmp_path / "c.yaml", GOOD.replace("process: W_lnu", "process: W_lnux"))
+    with pytest.raises(L1mlError) as e:
+        generate(path, out=tmp_path / "never.h5")
+    msg = str(e.value)
+    assert str(path) in msg and "key 'samples.background.processes.0.process', value 'W_lnux': unknown process" in msg
+    assert "W_lnu" in msg and not (tmp_path / "never.h5").exists()
+    checked = run("config", "check", "data", path)
+    assert checked.returncode == 1 and "value 'W_lnux': unknown process" in checked.stderr
 
 
 def test_fractions_must_add_up(tmp_path):

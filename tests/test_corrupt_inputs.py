@@ -139,7 +139,7 @@ DAMAGES = {
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
 def test_damaged_xgboost_json_names_file_and_key(tmp_path, xgboost_json, damage):
-    from l1ml.firmware.ensemble import from_xgboost_file
+    from l1ml.models.bdt import from_xgboost_file
 
     change, key, what = DAMAGES[damage]
     path = tmp_path / "model.json"
@@ -166,7 +166,7 @@ def test_bdt_run_without_its_model(tmp_path):
 
 
 def test_conifer_child_out_of_range(tmp_path):
-    from l1ml.firmware.ensemble import from_conifer_json
+    from l1ml.emulate.ensemble import from_conifer_json
 
     tree = {"feature": [0, -2, -2], "threshold": [0.5, 0, 0], "value": [0, -1.0, 1.0], "children_left": [1, -1, -1],
             "children_right": [7, -1, -1]}
@@ -182,7 +182,7 @@ def test_conifer_child_out_of_range(tmp_path):
 def test_damaged_architecture_is_blamed_on_itself(tmp_path):
     import tensorflow as tf
 
-    from l1ml.train.network import load_model, save_model
+    from l1ml.models.keras import load_model, save_model
 
     model = tf.keras.Sequential([tf.keras.layers.Input((4,)), tf.keras.layers.Dense(2)])
     files = save_model(model, tmp_path / "model")

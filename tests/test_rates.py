@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from l1ml.errors import L1mlError
-from l1ml.train.rates import auc, check_resolvable, efficiency, roc_curve, threshold_for_rate
+from l1ml.metrics.rates import auc, check_resolvable, efficiency, roc_curve, threshold_for_rate
 
 BX = 2544 * 11.2456  # kHz
 

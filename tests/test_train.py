@@ -143,9 +143,9 @@ def test_bdt_trees_match_xgboost_and_fixed_point_tracks_float(tmp_path, small_ev
     import xgboost as xgb
 
     from l1ml.data.events import read_sample
-    from l1ml.firmware.bdt_emulator import Forest
-    from l1ml.firmware.ensemble import from_booster, max_abs_score
-    from l1ml.models.bdt import firmware_emulator, xgboost_margin
+    from l1ml.emulate.bdt import Forest
+    from l1ml.emulate.ensemble import max_abs_score
+    from l1ml.models.bdt import firmware_emulator, from_booster, xgboost_margin
     from l1ml.quantize import parse_fixed
 
     booster = xgb.Booster(model_file=str(result.run_dir / "model" / "xgboost.json"))
@@ -274,8 +274,8 @@ def test_batchnorm_layers_from_config():
 
 @pytest.mark.parametrize("kind", ["dense_ae", "vae_encoder"])
 def test_saved_models_load_back_and_predict_the_same(tmp_path, random_inputs, kind):
+    from l1ml.models.keras import load_model, save_model
     from l1ml.models.networks import build
-    from l1ml.train.network import load_model, save_model
 
     model = NetworkModel.model_validate({"kind": kind, "encoder": [{"units": 8}], "latent": 2})
     x = random_inputs.astype(np.float32)

@@ -26,6 +26,10 @@ def check(kind: str, file: str) -> None:
 
     _, model = load_config(file, KINDS[kind])
     warnings = []
+    if kind == "data":
+        from l1ml.data.processes import check_processes
+
+        check_processes(model, file)
     if kind == "train":
         from l1ml.config.checks import check_train_config
 

@@ -42,7 +42,7 @@ def check_train_config(cfg: TrainConfig, config_path: str | Path) -> list[str]:
 
 
 def split_sizes(n: int, fractions: dict[str, float]) -> tuple[int, int, int]:
-    """The sizes of the train, validation and test blocks that `n` events are split into (`l1ml.train.data.split`).
+    """The sizes of the train, validation and test blocks that `n` events are split into (`l1ml.data.training.split`).
 
     >>> split_sizes(10000, {"train": 0.5, "validation": 0.1, "test": 0.4})
     (5000, 1000, 4000)

@@ -88,11 +88,8 @@ class ProcessConfig(StrictModel):
     pythia: list[str] = Field(default_factory=list, description="Pythia 8 settings added after the catalogue's")
 
     @model_validator(mode="after")
-    def _known(self) -> ProcessConfig:
-        from l1ml.data.processes import PROCESSES
-
-        if self.process != "custom" and self.process not in PROCESSES:
-            raise ValueError(f"unknown process {self.process!r}; known: {', '.join(sorted(PROCESSES))}, custom")
+    def _custom(self) -> ProcessConfig:
+        # the names of the catalogue are checked where it lives, by l1ml.data.processes.check_processes
         if self.process == "custom" and not self.pythia:
             raise ValueError("a 'custom' process needs its Pythia settings under 'pythia'")
         return self

@@ -23,7 +23,7 @@ import numpy as np
 
 from l1ml.config.data import DataConfig, L1Config
 from l1ml.data.layout import N_COLUMNS, N_SLOTS
-from l1ml.data.processes import COMMON_SETTINGS, PROCESSES
+from l1ml.data.processes import COMMON_SETTINGS, PROCESSES, check_processes
 from l1ml.errors import L1mlError
 
 #: Bump when the emulation or the seed scheme changes what a config generates: it is part of the cache key.
@@ -302,6 +302,7 @@ def generate(config_path: str | Path, *, out: str | Path | None = None, jobs: in
     from l1ml.runs import tool_versions, write_manifest
 
     text, cfg = load_config(config_path, DataConfig)
+    check_processes(cfg, config_path)
     digest = config_hash(cfg)
     out = Path(out) if out is not None else default_output(cfg, digest)
     if out.suffix not in (".h5", ".hdf5"):

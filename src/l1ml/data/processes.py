@@ -5,6 +5,11 @@ Each entry is the list of Pythia settings that defines the hard process; a confi
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from l1ml.config.data import DataConfig
+from l1ml.errors import L1mlError
+
 #: name -> (description, Pythia 8 settings)
 PROCESSES: dict[str, tuple[str, list[str]]] = {
     "W_lnu": (
@@ -60,3 +65,12 @@ COMMON_SETTINGS = [
     "Next:numberCount = 0",
     "Random:setSeed = on",
 ]
+
+
+def check_processes(cfg: DataConfig, source: str | Path) -> None:
+    """Every process a data config names is in the catalogue (or 'custom'); else one error naming file, key, value."""
+    for sample, scfg in cfg.samples.items():
+        for i, proc in enumerate(scfg.processes):
+            if proc.process != "custom" and proc.process not in PROCESSES:
+                raise L1mlError(f"unknown process; known: {', '.join(sorted(PROCESSES))}, custom", path=source,
+                                key=f"samples.{sample}.processes.{i}.process", value=proc.process)

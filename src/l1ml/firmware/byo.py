@@ -66,7 +66,7 @@ def rewrite_po2(model):
     import numpy as np
     import tensorflow as tf
 
-    from l1ml.train.network import qkeras_objects, quiet_qkeras_serialisation
+    from l1ml.models.keras import qkeras_objects, quiet_qkeras_serialisation
 
     config = json.loads(model.to_json())
     rewritten, kernels = [], {}
@@ -115,7 +115,7 @@ def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: st
                   reuse_factor: int, clock_period_ns: float | None) -> Path:
     from l1ml.config.hw import load_target
     from l1ml.firmware.hls import convert
-    from l1ml.train.network import load_keras
+    from l1ml.models.keras import load_keras
 
     _check_out(out)
     model = load_keras(arch, weights)
@@ -135,7 +135,7 @@ def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: st
     if weights is not None:
         copied["weights"] = _copy(weights, model_dir).name
     if rewritten:  # verify compares the firmware with the model that was converted
-        from l1ml.train.network import save_model
+        from l1ml.models.keras import save_model
 
         saved = save_model(model, model_dir / "converted")
         copied = {k: f"converted/{p.name}" for k, p in saved.items()}
@@ -173,9 +173,9 @@ def convert_xgboost(model_path: Path, out: Path, *, input_type: str | None, scor
     """An xgboost model (saved with `save_model`) as conifer projects: exact float32 thresholds moved to the input grid,
     leaves in the score type (default: 18 bits, integer bits for the largest reachable |score|)."""
     from l1ml.config.hw import load_target
+    from l1ml.emulate.ensemble import max_abs_score
     from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
-    from l1ml.firmware.ensemble import from_xgboost_file, max_abs_score
-    from l1ml.models.bdt import integer_bits_for
+    from l1ml.models.bdt import from_xgboost_file, integer_bits_for
     from l1ml.quantize.fixedpoint import FixedType
 
     _check_out(out)
@@ -199,8 +199,8 @@ def convert_conifer(model_path: Path, out: Path, *, input_type: str | None, scor
     (--input-type / --score-type override them). The VHDL is written when the model has one type for inputs,
     thresholds and scores, as conifer's VHDL requires."""
     from l1ml.config.hw import load_target
+    from l1ml.emulate.ensemble import from_conifer_json
     from l1ml.firmware.conifer_project import WEIGHT_TYPE, write_project
-    from l1ml.firmware.ensemble import from_conifer_json
 
     _check_out(out)
     if not Path(model_path).is_file():

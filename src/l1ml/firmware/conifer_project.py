@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.emulate import ensemble as ens_mod
 from l1ml.errors import L1mlError
-from l1ml.firmware import ensemble as ens_mod
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 PROJECT = "l1ml_bdt"
@@ -77,7 +77,7 @@ def convert_for_firmware(ensemble: dict, input_type: FixedType, score_type: Fixe
                          backends: tuple[str, ...], part: str, clock_period_ns: float, source: dict) -> list[Path]:
     """Projects under root/<backend>/ for an ensemble l1ml converted itself ('<' splits): thresholds moved to the
     input grid, leaf values on the score grid; the VHDL in one type that makes it equal to the HLS score."""
-    from l1ml.firmware.ensemble import firmware_thresholds, max_abs_score, quantized_values, threshold_type_for
+    from l1ml.emulate.ensemble import firmware_thresholds, max_abs_score, quantized_values, threshold_type_for
 
     firmware = quantized_values(firmware_thresholds(ensemble, input_type), score_type)
     out = []

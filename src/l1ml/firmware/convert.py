@@ -20,10 +20,10 @@ class ConvertOutcome:
 def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str | None = None,
                 reuse_factor: int | None = None) -> ConvertOutcome:
     from l1ml.firmware.hls import convert
+    from l1ml.models.keras import load_model
     from l1ml.quantize.normalisation import Normalisation
     from l1ml.runfolder import require_trained
     from l1ml.runs import write_manifest
-    from l1ml.train.network import load_model
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
@@ -50,7 +50,7 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
 
 def _convert_bdt_run(run_dir: Path, cfg, config_text: str, hw, backend: str | None, clock_ns: float | None) -> ConvertOutcome:
     from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
-    from l1ml.firmware.ensemble import from_xgboost_file
+    from l1ml.models.bdt import from_xgboost_file
     from l1ml.quantize.fixedpoint import parse_fixed
     from l1ml.runs import read_json, write_manifest
 

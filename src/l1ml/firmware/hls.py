@@ -87,7 +87,7 @@ def convert(model, input_type: str, out_dir: Path, target: HwTarget, *, backend:
 
     `exact=False` keeps hls4ml's own precisions: only to measure what the exact recipe changes.
     """
-    from l1ml.train.network import quiet_qkeras_serialisation
+    from l1ml.models.keras import quiet_qkeras_serialisation
 
     if backend not in BACKENDS:
         raise L1mlError(f"unknown backend; choose one of: {', '.join(BACKENDS)}", key="--backend", value=backend)
@@ -127,7 +127,8 @@ def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_pe
 
 def _write_emulator(hls_model, path: Path) -> None:
     """The emulator specification of the converted graph, or the reason why there is none."""
-    from l1ml.firmware.emulator import EmulatorUnsupported, save_spec, spec_from_hls4ml
+    from l1ml.emulate.network import save_spec
+    from l1ml.firmware.emulator_spec import EmulatorUnsupported, spec_from_hls4ml
 
     try:
         spec = spec_from_hls4ml(hls_model)

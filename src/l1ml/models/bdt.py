@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.config.train import BdtModel
+from l1ml.emulate.bdt import BdtEmulator
+from l1ml.emulate.ensemble import check_finite, firmware_thresholds, from_xgboost_json, threshold_type_for
+from l1ml.emulate.tree_json import check_xgboost_json
 from l1ml.errors import L1mlError
-from l1ml.models.tree_json import check_xgboost_json
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 OBJECTIVES = {"classification": "binary:logistic", "regression": "reg:squarederror"}
@@ -25,9 +27,6 @@ OBJECTIVES = {"classification": "binary:logistic", "regression": "reg:squarederr
 
 def firmware_emulator(booster, input_type: FixedType, score_type: FixedType):
     """The bit-exact emulator of the firmware l1ml writes for `booster` (thresholds moved to the input grid)."""
-    from l1ml.firmware.bdt_emulator import BdtEmulator
-    from l1ml.firmware.ensemble import firmware_thresholds, from_booster, threshold_type_for
-
     ensemble = firmware_thresholds(from_booster(booster), input_type)
     return BdtEmulator(ensemble, input_type, threshold_type_for(input_type), score_type)
 
@@ -63,7 +62,6 @@ def train(cfg: BdtModel, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val:
         "seed": seed,
         "nthread": 2,
     }
-    from l1ml.firmware.ensemble import check_finite
 
     check_finite(x, "training events")
     evals_result: dict = {}
@@ -125,3 +123,13 @@ def _read_json(path: Path) -> object:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise L1mlError(f"not an xgboost model: not valid JSON ({exc})", path=path) from None
+
+
+def from_booster(booster) -> dict:
+    return from_xgboost_json(json.loads(booster.save_raw("json")), source="booster")
+
+
+def from_xgboost_file(path: Path) -> tuple[dict, object]:
+    """(ensemble, booster) of an xgboost model file (.json or .ubj, as saved by `save_model`)."""
+    booster = load_booster(path)
+    return from_xgboost_json(json.loads(booster.save_raw("json")), source=path), booster

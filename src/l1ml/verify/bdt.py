@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.emulate.bdt import BdtEmulator, Forest
+from l1ml.emulate.ensemble import load
 from l1ml.errors import L1mlError
 from l1ml.firmware import conifer_project as cp
-from l1ml.firmware.bdt_emulator import BdtEmulator, Forest
-from l1ml.firmware.ensemble import load
 from l1ml.quantize.fixedpoint import parse_fixed
 from l1ml.verify.bitexact import Comparison, Sample, compare
 from l1ml.verify.report import Check
@@ -93,7 +93,7 @@ def leaves_check(emulator: BdtEmulator, booster, sample: Sample) -> Comparison:
 
 def conversion_check(booster, sample: Sample, run) -> Comparison:
     """Float conversion leaf by leaf: float32 test events (unquantised) plus each threshold and its float32 neighbours."""
-    from l1ml.firmware.ensemble import from_booster
+    from l1ml.models.bdt import from_booster
 
     ensemble = from_booster(booster)
     forest = Forest.from_ensemble(ensemble)

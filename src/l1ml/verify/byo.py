@@ -24,7 +24,7 @@ def byo_subject(target: Path, backend: str | None) -> Subject:
 
         booster = None
         if info["kind"] == "xgboost":
-            from l1ml.firmware.ensemble import from_xgboost_file
+            from l1ml.models.bdt import from_xgboost_file
 
             _, booster = from_xgboost_file(target / "model" / info["model_files"]["model"])
         return bdt_subject(target, backend, booster=booster)
@@ -35,7 +35,7 @@ def byo_subject(target: Path, backend: str | None) -> Subject:
 
 def _keras_subject(target: Path, info: dict, backend: str | None) -> Subject:
     from l1ml.firmware.byo import logits_model
-    from l1ml.train.network import load_keras
+    from l1ml.models.keras import load_keras
 
     files = info["model_files"]
     model = load_keras(target / "model" / files["architecture"],

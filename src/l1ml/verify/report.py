@@ -67,9 +67,9 @@ class Report:
 
 def plots(firmware: np.ndarray, reference: np.ndarray, reference_name: str, out_dir: Path) -> list[Path]:
     """Firmware score against the reference model's score, and the residuals."""
-    from l1ml.train.plots import _save, _style
+    from l1ml.metrics.plots import save, style
 
-    plt, hep = _style()
+    plt, hep = style()
     firmware, reference = np.ravel(firmware), np.ravel(reference)
     fig, ax = plt.subplots(figsize=(8, 8))
     ax.plot(reference, firmware, ".", markersize=2, alpha=0.5)
@@ -78,7 +78,7 @@ def plots(firmware: np.ndarray, reference: np.ndarray, reference_name: str, out_
     ax.set_xlabel(f"{reference_name} score")
     ax.set_ylabel("firmware (C-simulation) score")
     hep.cms.label(data=False, ax=ax, loc=0, fontsize=16, rlabel="")
-    scatter = _save(fig, plt, out_dir / "firmware_vs_float.png")
+    scatter = save(fig, plt, out_dir / "firmware_vs_float.png")
     fig, ax = plt.subplots(figsize=(9, 7))
     residual = firmware - reference
     ax.hist(residual, bins=80, histtype="step", linewidth=1.5)
@@ -86,4 +86,4 @@ def plots(firmware: np.ndarray, reference: np.ndarray, reference_name: str, out_
     ax.set_xlabel(f"firmware - {reference_name} score")
     ax.set_ylabel("events")
     hep.cms.label(data=False, ax=ax, loc=0, fontsize=16, rlabel="")
-    return [scatter, _save(fig, plt, out_dir / "residuals.png")]
+    return [scatter, save(fig, plt, out_dir / "residuals.png")]

@@ -143,7 +143,7 @@ def _firmware_scores(sample: Sample, firmware: np.ndarray) -> dict[str, np.ndarr
 
 def _threshold_check(subject: Subject, scores: dict[str, np.ndarray]) -> Check:
     """The thresholds recorded for the run must be what the firmware's own scores give, bit for bit."""
-    from l1ml.train.rates import threshold_for_rate
+    from l1ml.metrics.rates import threshold_for_rate
 
     run = subject.run
     rows, bad = [], []
@@ -168,7 +168,7 @@ def _threshold_check(subject: Subject, scores: dict[str, np.ndarray]) -> Check:
 
 def _physics_check(subject: Subject, scores: dict[str, np.ndarray], float_scores: dict[str, np.ndarray]) -> Check:
     """AUC and efficiency at each rate of the firmware against the float model."""
-    from l1ml.train.rates import auc, efficiency, threshold_for_rate
+    from l1ml.metrics.rates import auc, efficiency, threshold_for_rate
 
     run = subject.run
     tol = run.config.verify

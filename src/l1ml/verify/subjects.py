@@ -71,8 +71,8 @@ def firmware_dir(target: Path, backend: str | None, wanted: tuple[str, ...]) -> 
 def from_run(run_dir: Path, backend: str | None = None) -> Subject:
     from l1ml.config.loader import load_config
     from l1ml.config.train import BdtModel, TrainConfig
+    from l1ml.data.training import load_run
     from l1ml.runfolder import require_trained
-    from l1ml.train.data import load_run
 
     require_trained(run_dir, "verify", check_events=False)  # load_run checks them as it reads them
     _, cfg = load_config(run_dir / "config.yaml", TrainConfig)
@@ -96,8 +96,8 @@ def _bdt_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend: st
 
 
 def _network_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend: str | None) -> Subject:
+    from l1ml.models.keras import load_model
     from l1ml.quantize.normalisation import Normalisation
-    from l1ml.train.network import load_model
 
     fw = firmware_dir(run_dir, backend, ("vitis", "vivado"))
     norm = Normalisation.load(run_dir / "normalisation.json")
@@ -117,8 +117,8 @@ def network_subject(target: Path, fw: Path, model, input_type: FixedType, model_
                     quantize_inputs: bool = False) -> Subject:
     """`quantize_inputs`: the model has no input quantiser of its own, so it is given the inputs as the firmware's
     input type holds them (otherwise it sees the raw values, and its own quantiser must agree with the firmware's)."""
+    from l1ml.emulate.network import NetworkEmulator
     from l1ml.firmware import csim
-    from l1ml.firmware.emulator import NetworkEmulator
     from l1ml.firmware.hls import EMULATOR, PROJECT
 
     spec = json.loads((fw / EMULATOR).read_text()) if (fw / EMULATOR).is_file() else {"unsupported": "no emulator.json"}

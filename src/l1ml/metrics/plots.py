@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.train.rates import roc_curve
+from l1ml.metrics.rates import roc_curve
 
 
-def _style():
+def style():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +21,7 @@ def _style():
 
 
 def training_curves(histories: dict[str, dict[str, list[float]]], path: Path, ylabel: str = "loss") -> Path:
-    plt, hep = _style()
+    plt, hep = style()
     fig, ax = plt.subplots(figsize=(9, 7))
     for phase, h in histories.items():
         epochs = np.arange(1, len(h["loss"]) + 1)
@@ -32,12 +32,12 @@ def training_curves(histories: dict[str, dict[str, list[float]]], path: Path, yl
     ax.set_yscale("log")
     ax.legend(fontsize=14)
     hep.cms.label(data=False, ax=ax, loc=0, fontsize=16, rlabel="")
-    return _save(fig, plt, path)
+    return save(fig, plt, path)
 
 
 def score_distributions(background: np.ndarray, signals: dict[str, np.ndarray], thresholds: dict[float, float], path: Path,
                         title: str) -> Path:
-    plt, hep = _style()
+    plt, hep = style()
     fig, ax = plt.subplots(figsize=(9, 7))
     everything = np.concatenate([background, *signals.values()])
     lo, hi = np.quantile(everything, [0.0, 0.999])
@@ -54,30 +54,30 @@ def score_distributions(background: np.ndarray, signals: dict[str, np.ndarray], 
     ax.set_ylabel("fraction of events")
     ax.legend(fontsize=13)
     hep.cms.label(data=False, ax=ax, loc=0, fontsize=16, rlabel="")
-    return _save(fig, plt, path)
+    return save(fig, plt, path)
 
 
 def roc_curves(background: dict[str, np.ndarray], signals: dict[str, dict[str, np.ndarray]], bx_rate_khz: float,
                path: Path) -> Path:
     """ROC per signal, float (solid) vs quantised (dashed); x axis as trigger rate."""
-    plt, hep = _style()
+    plt, hep = style()
     fig, ax = plt.subplots(figsize=(9, 7))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, name in enumerate(next(iter(signals.values()))):
-        for flavour, style in (("float", "-"), ("quantized", "--")):
+        for flavour, line in (("float", "-"), ("quantized", "--")):
             fpr, tpr = roc_curve(background[flavour], signals[flavour][name])
             keep = fpr > 0
-            ax.plot(fpr[keep] * bx_rate_khz, tpr[keep], style, color=colours[i % len(colours)],
+            ax.plot(fpr[keep] * bx_rate_khz, tpr[keep], line, color=colours[i % len(colours)],
                     label=f"{name} ({flavour})")
     ax.set_xscale("log")
     ax.set_xlabel("trigger rate [kHz]")
     ax.set_ylabel("signal efficiency")
     ax.legend(fontsize=11)
     hep.cms.label(data=False, ax=ax, loc=0, fontsize=16, rlabel="")
-    return _save(fig, plt, path)
+    return save(fig, plt, path)
 
 
-def _save(fig, plt, path: Path) -> Path:
+def save(fig, plt, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=72)

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.emulate.tree_json import CONIFER_NODES, base_scores, check_tree, check_xgboost_json
 from l1ml.errors import L1mlError
-from l1ml.models.bdt import load_booster
-from l1ml.models.tree_json import CONIFER_NODES, base_scores, check_tree, check_xgboost_json
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 # objectives whose margin starts at logit(base_score); the others start at base_score itself (xgboost >= 3 stores
@@ -33,16 +32,6 @@ from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 LOGIT_BASE = ("binary:logistic", "reg:logistic")
 IDENTITY_BASE = ("binary:logitraw", "reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror",
                  "multi:softprob", "multi:softmax")
-
-
-def from_booster(booster) -> dict:
-    return from_xgboost_json(json.loads(booster.save_raw("json")), source="booster")
-
-
-def from_xgboost_file(path: Path) -> tuple[dict, object]:
-    """(ensemble, booster) of an xgboost model file (.json or .ubj, as saved by `save_model`)."""
-    booster = load_booster(path)
-    return from_xgboost_json(json.loads(booster.save_raw("json")), source=path), booster
 
 
 def from_xgboost_json(model: dict, source: object = "model") -> dict:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from l1ml.firmware.ensemble import check_finite
+from l1ml.emulate.ensemble import check_finite
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 CHUNK = 8192

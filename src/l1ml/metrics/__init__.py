@@ -1,0 +1,1 @@
+"""Trigger metrics (rates, thresholds, efficiencies, AUC) and the plots that show them."""
