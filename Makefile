@@ -26,7 +26,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	@events=$$($(BIN)/l1ml data generate configs/data/demo.yaml --jobs $(JOBS)) && \
-	  $(BIN)/l1ml data inspect "$$events"
+	  $(BIN)/l1ml data inspect "$$events" --out runs/inspect/demo
 	@for model in ae vae bdt; do \
 	  run=$$($(BIN)/l1ml train configs/train/$${model}_demo.yaml) || exit 1; \
 	  $(BIN)/l1ml convert "$$run" && $(BIN)/l1ml verify "$$run" || exit 1; \

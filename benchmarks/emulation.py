@@ -45,16 +45,17 @@ def bdt_figures(run: Path, n_events: int) -> tuple[dict, bool]:
     import conifer
     import xgboost as xgb
 
-    from l1ml.firmware import conifer_project, csim
-    from l1ml.verify.bdt import project_emulator
+    from l1ml.firmware import csim
+    from l1ml.firmware.project import open_project
     from l1ml.verify.bitexact import random_inputs
 
-    hls_dir = run / "firmware" / "xilinxhls"
-    emulator, info = project_emulator(hls_dir)
+    project = open_project(run / "firmware" / "xilinxhls")
+    emulator, _ = project.emulator()
+    info = project.info
     x = random_inputs(emulator.input_type, info["n_features"], n_events, seed=12)
     print(f"BDT: {run} ({info['n_trees']} trees of depth {info['max_depth']}, {info['n_features']} inputs)")
     start = time.perf_counter()
-    library = csim.compile_sources(conifer_project.csim_sources(hls_dir))
+    library = csim.compile_sources(project.csim_sources())
     print(f"BDT C-simulation compile (g++ {library.build.key[:8]}, one translation unit): {time.perf_counter() - start:.1f} s")
     figures = {"bdt_emulator": rate(emulator.predict, x, repeat=3),
                "bdt_emulator_1thread": rate(lambda v: emulator.predict(v, threads=1), x, repeat=2)}

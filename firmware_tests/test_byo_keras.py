@@ -68,12 +68,12 @@ def test_verify_needs_inputs_for_byo(three_layer, tmp_path):
 
 
 def test_po2_kernels_are_rewritten_without_changing_the_model():
-    from l1ml.firmware.byo import rewrite_po2
+    from l1ml.firmware.byo import input_type_of, prepare_keras
     from l1ml.models.keras import load_keras
 
     model = load_keras(*_files("qkeras_mnist_dense"))
-    new, rewritten = rewrite_po2(model)
-    assert rewritten == ["q_dense_2"]
+    new, rewritten = prepare_keras(model, input_type_of(model, None), _files("qkeras_mnist_dense")[0])
+    assert rewritten == ["q_dense_2: kernel (quantized_po2(4,1)) as quantized_bits(10,1,alpha=1)"]
     quantizer = new.get_layer("q_dense_2").get_config()["kernel_quantizer"]
     assert quantizer["class_name"] == "quantized_bits" and (quantizer["config"]["bits"], quantizer["config"]["integer"]) == (10, 1)
     x = np.random.Generator(np.random.PCG64(1)).uniform(0, 1, size=(256, 784)).astype(np.float32)
@@ -88,7 +88,8 @@ def test_mnist_with_po2_kernels_converts_and_verifies(tmp_path):
     convert_keras(*_files("qkeras_mnist_dense"), out, input_type=None, target="vu9p", backend="vitis", reuse_factor=1,
                   clock_period_ns=None)
     info = json.loads((out / "byo.json").read_text())
-    assert info["po2_kernels_rewritten"] == ["q_dense_2"] and info["model_quantizes_inputs"]
+    assert info["rewritten"] == ["q_dense_2: kernel (quantized_po2(4,1)) as quantized_bits(10,1,alpha=1)"]
+    assert info["model_quantizes_inputs"]
     report = verify(out, VerifyOptions(random=2000), log=lambda m: None)
     assert report.passed, report.summary_lines()
     assert [c.name.split(" ")[0] for c in report.checks] == ["bit_exact", "emulator", "softmax"]

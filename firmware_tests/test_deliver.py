@@ -155,6 +155,29 @@ def test_emulator_library_reproduces_the_vectors_and_fails_on_one_lsb(ae_deliver
     assert broken.returncode != 0 and re.search(r"[1-9]\d* differ", broken.stdout), broken.stdout + broken.stderr
 
 
+def test_the_emulator_built_inside_a_delivered_package_is_no_damage(ae_delivery, tmp_path):
+    """`make`, `make test` and `make install` in the package's emulator/ leave --check ok (their products are named as
+    ignored); a changed source file or any other added file is still damage."""
+    model_root = tmp_path / ae_delivery.path.parent.name
+    shutil.copytree(ae_delivery.path.parent, model_root)  # the version folder with its record and archive
+    package = model_root / ae_delivery.path.name
+    for target in ("test", "install"):
+        built = _make(package / "emulator", target)
+        assert built.returncode == 0, built.stdout + built.stderr
+    name = ae_delivery.manifest["emulator"]["library"][:-3]
+    checked = _l1ml("deliver", "--check", package)
+    assert checked.returncode == 0 and checked.stdout.rstrip().endswith(": ok"), checked.stdout + checked.stderr
+    assert sorted(line.split()[1] for line in checked.stderr.splitlines() if line.startswith("ignored: ")) == [
+        f"emulator/{name}/{name}.so", f"emulator/lib64/{name}.so", "emulator/test/run_vectors"]
+
+    source = package / "emulator" / name / "emulator.cc"
+    source.write_text(source.read_text() + "// edited after delivery\n")
+    (package / "emulator" / "notes.txt").write_text("added after delivery\n")
+    damaged = _l1ml("deliver", "--check", package)
+    assert damaged.returncode == 7 and "DAMAGED: 1 changed, 1 extra" in damaged.stdout, damaged.stdout + damaged.stderr
+    assert f"changed: emulator/{name}/emulator.cc" in damaged.stderr and "extra: emulator/notes.txt" in damaged.stderr
+
+
 @pytest.fixture(scope="module")
 def bdt_delivery(bdt_run, tmp_path_factory):
     from l1ml.synth.db import JobDB

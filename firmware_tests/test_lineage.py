@@ -195,7 +195,7 @@ def test_unfinished_training_is_refused_by_every_later_step(project, tmp_path, d
         expected = "manifest.json is missing"
     else:
         (moved / "run.json").write_text(json.dumps({"config_hash": "0" * 64, "status": "finished"}))
-        expected = "has format None"
+        expected = "format None, expected 'l1ml-run/1': written by an older l1ml"
     steps = {"convert": ["convert", moved], "verify": ["verify", moved], "deliver": ["deliver", moved, "--version", "1.0.0",
                                                                                      "--no-synthesis"]}
     for name, args in steps.items():

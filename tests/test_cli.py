@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import click
 import pytest
@@ -94,6 +96,82 @@ def test_generate_via_cli_prints_file_last_and_reuses(tmp_path):
     assert "reusing" in r.stderr
 
 
+PROGRESS_CONFIG = "name: p\nseed: 3\nchunk_events: 20\nsamples:\n  s:\n    events: 60\n    processes: [{process: minbias}]\n"
+
+
+def test_progress_off_a_terminal_is_plain_lines(tmp_path):
+    """Batch logs, CI and pipes get whole lines of progress on stderr, no carriage returns or escape sequences."""
+    out = tmp_path / "p.h5"
+    r = run("data", "generate", write_yaml(tmp_path / "p.yaml", PROGRESS_CONFIG), "--out", out, "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == str(out)
+    assert "\r" not in r.stderr and "\x1b" not in r.stderr, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("generating: ")]
+    assert lines and lines[-1].startswith("generating: 60/60 events (100%), ") and "events/s, ETA" in lines[-1], r.stderr
+
+
+def test_progress_on_a_terminal_is_a_progress_bar(tmp_path):
+    """On a terminal the progress is drawn by rich on stderr; stdout still carries only the path."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    out = tmp_path / "p.h5"
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    with subprocess.Popen([*L1ML, "data", "generate", str(write_yaml(tmp_path / "p.yaml", PROGRESS_CONFIG)), "--out", str(out),
+                           "--jobs", "1"], stdout=subprocess.PIPE, stderr=slave, text=True, env=env) as proc:
+        os.close(slave)
+        terminal = _read_all(master)
+        stdout = proc.stdout.read()
+    assert proc.returncode == 0, terminal
+    assert stdout == f"{out}\n"
+    assert "\x1b[" in terminal and "generating" in terminal and "60/60" in terminal and "manifest:" in terminal, terminal
+
+
+def _read_all(fd: int) -> str:
+    import os
+
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")
+
+
+BDT_RUN = """
+name: cli_bdt
+seed: 4
+data: {{events: {events}, signals: [Ato4l, LQ_btau]}}
+model: {{kind: bdt, n_estimators: 6, max_depth: 3}}
+evaluation: {{rates_khz: [2000, 4000]}}
+verify: {{auc_tolerance: 0.2, efficiency_tolerance: 0.4, vhdl_events: 40}}
+"""
+
+
+def test_train_and_verify_say_what_they_measured_and_where_the_plots_are(small_events, tmp_path):
+    trained = run("train", write_yaml(tmp_path / "bdt.yaml", BDT_RUN.format(events=small_events)), "--runs", tmp_path / "runs")
+    assert trained.returncode == 0, trained.stderr
+    run_dir = Path(trained.stdout.splitlines()[-1])
+    assert f"plots: {run_dir / 'plots' / 'training.png'}, " in trained.stderr, trained.stderr
+    assert run("convert", run_dir).returncode == 0
+    verified = run("verify", run_dir, "--min-events", "3000")
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.splitlines()[-1] == str(run_dir / "verify" / "report.json")
+    assert "\r" not in verified.stderr and re.search(r"^C-simulation: (\d+)/\1 events \(100%\)", verified.stderr, re.M)
+    report = json.loads((run_dir / "verify" / "report.json").read_text())
+    physics = next(c for c in report["checks"] if c["name"].startswith("physics"))["signals"]["Ato4l"]
+    rates = "".join(f"{f'eff @ {r} kHz':>18}" for r in ("2000", "4000"))
+    values = f"{physics['auc_firmware']:.3f} / {physics['auc_float']:.3f}"
+    assert f"  {'signal':<12}{'AUC':>16}{rates}\n  {'Ato4l':<12}{values:>16}" in verified.stderr, verified.stderr
+    assert f"plots: {run_dir / 'verify' / 'firmware_vs_float.png'}, {run_dir / 'verify' / 'residuals.png'}" in verified.stderr
+
+
 def test_default_output_is_a_run_directory(tmp_path):
     cfg = write_yaml(tmp_path / "t.yaml", "name: t\nseed: 3\nsamples:\n  s:\n    events: 5\n"
                                             "    processes: [{process: Z_ll}]\n")
@@ -122,6 +200,20 @@ def test_inspect_writes_plots_and_summary(small_events, tmp_path):
     assert summary["background"]["events"] == 400
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"]["events"]["path"] == str(small_events)
+
+
+def test_inspect_writes_nothing_unless_asked(small_events, tmp_path):
+    """Data areas are often read-only and shared: without --out, inspect prints the summary and writes nowhere."""
+    import shutil
+
+    data, work = tmp_path / "data", tmp_path / "work"
+    data.mkdir()
+    work.mkdir()
+    events = Path(shutil.copy(small_events, data / "events.h5"))
+    r = run("data", "inspect", events, cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert "sample background: 400 events" in r.stdout and "--out" in r.stderr
+    assert [p.name for p in data.iterdir()] == ["events.h5"] and not list(work.iterdir())
 
 
 def test_inspect_clip_reports_counts(tmp_path):

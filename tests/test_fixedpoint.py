@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l1ml.quantize.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType, parse_fixed
+from l1ml.quantize.fixedpoint import (
+    OVERFLOW_MODES,
+    ROUNDING_MODES,
+    FixedType,
+    fraction_bits,
+    holding_type,
+    parse_fixed,
+    parse_precision,
+    range_type,
+)
+from l1ml.quantize.qkeras_types import activation_type
 
 
 @pytest.mark.parametrize(
@@ -39,13 +49,110 @@ def test_parse_valid(text, expected):
         ("ap_fixed<8,3,AP_RND,AP_SAT,2>", "saturation bits"),
         ("ap_fixed<a,3>", "W='a'"),
         ("ap_int<4,2>", "one parameter"),
-        ("fixed<8,3>", "not an HLS type"),
+        ("ac_fixed<8,3,true>", "not an HLS type"),
+        ("auto", "hls4ml infers it during conversion"),
+        ("fixed<8,3,RND,SAT,2>", "saturation bits"),
         ("ap_fixed<2000,3>", "between 1 and 1024"),
     ],
 )
 def test_parse_invalid(text, reason):
     with pytest.raises(ValueError, match=reason):
         parse_fixed(text)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [  # hls4ml's own spellings: str() of its precision objects, and what its backends parse
+        ("fixed<14,7,RND_CONV,SAT,0>", FixedType(14, 7, True, "AP_RND_CONV", "AP_SAT")),
+        ("ufixed<8,3,RND,SAT_SYM,0>", FixedType(8, 3, False, "AP_RND", "AP_SAT_SYM")),
+        ("fixed<16,6>", FixedType(16, 6)),
+        ("ufixed<10,0,TRN,WRAP,0>", FixedType(10, 0, False)),
+        ("int<5>", FixedType(5, 5, True, "AP_TRN_ZERO", is_int=True)),
+        ("uint<3>", FixedType(3, 3, False, "AP_TRN_ZERO", is_int=True)),
+        ("ap_fixed<8,3,rnd_conv,sat>", FixedType(8, 3, True, "AP_RND_CONV", "AP_SAT")),
+        ("ap_ufixed<6,2,AP_RND_ZERO,AP_SAT_ZERO,0>", FixedType(6, 2, False, "AP_RND_ZERO", "AP_SAT_ZERO")),
+    ],
+)
+def test_parse_hls4ml_spellings(text, expected):
+    assert parse_precision(text) == parse_fixed(text) == expected
+
+
+def test_parse_hls4ml_precision_objects():
+    """hls4ml's precision objects, every rounding and saturation mode, and NamedType: the same FixedType as their text,
+    and hls4ml's own parser reads l1ml's spelling back to the same object."""
+    types = pytest.importorskip("hls4ml.model.types")
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    objects = [types.FixedPrecisionType(w, i, signed, rnd, sat) for (w, i, signed) in [(14, 7, True), (8, 0, False), (6, -2, True)]
+               for rnd in types.RoundingMode for sat in types.SaturationMode]
+    objects += [types.IntegerPrecisionType(12), types.IntegerPrecisionType(4, signed=False), types.FixedPrecisionType()]
+    for precision in objects:
+        t = parse_precision(precision)
+        assert t == parse_precision(str(precision)) == parse_precision(types.NamedType("layer2_t", precision)), precision
+        assert (t.width, t.integer, t.signed) == (precision.width, precision.integer, precision.signed)
+        assert FPGABackend.convert_precision_string(str(t)) == precision, (precision, str(t))
+
+
+def test_unknown_precisions_are_named():
+    types = pytest.importorskip("hls4ml.model.types")
+    refused = [(types.ExponentPrecisionType(5), r"int<5> \(ExponentPrecisionType\) .*exponents of power-of-two values"),
+               (types.XnorPrecisionType(), r"uint<1> \(XnorPrecisionType\) .*-1 and \+1"),
+               (types.FloatPrecisionType(), "floating-point"), (types.StandardFloatPrecisionType(), "floating-point"),
+               (3.5, r"3.5 \(float\) .*not a fixed-point or integer precision"), (None, "not a fixed-point"),
+               ("auto", "'auto' is not an HLS type: hls4ml infers it"), ("float", "'float' is not an HLS type")]
+    for value, why in refused:
+        with pytest.raises(ValueError, match=why):
+            parse_precision(value)
+    with pytest.raises(ValueError, match="expected a string"):
+        parse_fixed(types.FixedPrecisionType())
+
+
+def test_holding_and_range_types():
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # random values on a random grid: held exactly, and not by a type one bit narrower
+        f, span = int(rng.integers(0, 8)), int(rng.integers(1, 10))
+        values = rng.integers(-(2**span), 2**span, size=20) / 2.0**f
+        t = holding_type(values)
+        assert np.array_equal(t.quantize(values), values) and t.integer >= 1 and t.fractional == fraction_bits(values)
+        if t.integer > 1:
+            narrower = FixedType(t.width - 1, t.integer - 1)
+            assert not np.array_equal(narrower.quantize(values), values), (values, t)
+    assert str(range_type(4, 0.0, 7.9375, signed=False)) == "ap_ufixed<7,3>"
+    with pytest.raises(ValueError, match="need a 26-bit type"):
+        holding_type([2.0**-20, 31.0])
+    with pytest.raises(ValueError, match="NaN"):
+        fraction_bits([np.nan])
+
+
+@pytest.mark.parametrize(
+    "name, config, expected",
+    [
+        ("quantized_bits", {"bits": 8, "integer": 3, "alpha": 1}, "ap_fixed<8,4,AP_RND_CONV,AP_SAT>"),
+        ("quantized_bits", {"bits": 8, "integer": 3, "keep_negative": False}, "ap_ufixed<8,3,AP_RND_CONV,AP_SAT>"),
+        ("quantized_bits", {"bits": 9, "integer": 2, "symmetric": 1, "alpha": 1}, "ap_fixed<9,3,AP_RND_CONV,AP_SAT_SYM>"),
+        ("quantized_relu", {"bits": 6, "integer": 2}, "ap_ufixed<6,2,AP_RND_CONV,AP_SAT>"),
+        ("quantized_relu", {"bits": 8, "integer": 2, "negative_slope": 0.25}, "ap_fixed<8,3,AP_RND_CONV,AP_SAT>"),
+    ],
+)
+def test_activation_types(name, config, expected):
+    assert str(activation_type(name, config)) == expected
+
+
+@pytest.mark.parametrize(
+    "name, config, why",
+    [
+        ("quantized_bits", {"bits": 8, "integer": 3, "alpha": "auto"}, "alpha='auto' scales an activation"),
+        ("quantized_bits", {"bits": 1, "integer": 0}, "binary"),
+        ("quantized_bits", {"bits": 8, "use_stochastic_rounding": True}, "stochastic rounding is random"),
+        ("quantized_bits", {"bits": 30, "integer": 3, "alpha": 1}, "at most 24 bits"),
+        ("quantized_relu", {"bits": 6, "use_sigmoid": 1}, "use_sigmoid"),
+        ("quantized_relu", {"bits": 6, "negative_slope": 2.0}, "above 1"),
+        ("quantized_tanh", {"bits": 8}, "hls4ml computes quantized_tanh with an approximation"),
+    ],
+)
+def test_activation_types_refused(name, config, why):
+    with pytest.raises(ValueError, match=why):
+        activation_type(name, config)
 
 
 def test_str_round_trip():

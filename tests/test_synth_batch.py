@@ -88,6 +88,46 @@ def test_slurm_cancel_and_out_of_memory(bdt_dir, db):
     assert ended[oom.id].message == "out of memory at 0.05 GB: raise --mem or the ReuseFactor"
 
 
+@needs_slurm
+def test_slurm_job_states_from_json_equal_those_from_text(tmp_path):
+    """Exit status, signal, node and times of real jobs, as this Slurm's JSON job records give them (the shape of
+    `scontrol --json show job`; here from `squeue --json`, which every Slurm since 21.08 has) and as its text does."""
+    from l1ml.synth.slurm import controller_state, from_job_record, from_scontrol_text
+
+    scripts = {"exit 3": "3:0", "kill -9 $$": "0:9", "true": "0:0"}
+    ids = {}
+    for script, exit_text in scripts.items():
+        ids[subprocess.run(["sbatch", "--parsable", "--mem=50M", "--time=1", f"--chdir={tmp_path}", f"--output={tmp_path}/%j.log",
+                            f"--wrap={script}"], capture_output=True, text=True, check=True).stdout.strip()] = exit_text
+    deadline = time.time() + 300
+    while any(controller_state(i)["state"] in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING") for i in ids):
+        assert time.time() < deadline, "the test jobs did not end in 5 minutes"
+        time.sleep(0.5)
+    records = {str(job["job_id"]): job for job in json.loads(subprocess.run(["squeue", "--json"], capture_output=True,
+                                                                           text=True, check=True).stdout)["jobs"]}
+    for slurm_id, exit_text in ids.items():
+        text = from_scontrol_text(subprocess.run(["scontrol", "show", "job", "-o", slurm_id], capture_output=True, text=True,
+                                                 check=True).stdout)
+        assert text["exit"] == exit_text and text["start"] and text["end"], text
+        assert from_job_record(records[slurm_id]) == text
+        assert controller_state(slurm_id) == text
+
+
+def test_slurm_json_of_newer_releases_is_read_too():
+    """Slurm 23.11 and newer: states as lists, numbers as {set, infinite, number}, the signal as an object."""
+    from l1ml.synth.slurm import from_job_record, from_sacct_record
+
+    def number(n):
+        return {"set": True, "infinite": False, "number": n}
+
+    exit_code = {"status": ["SIGNALED"], "return_code": number(0), "signal": {"id": number(9), "name": "KILL"}}
+    expected = {"state": "FAILED", "exit": "0:9", "node": "n1", "reason": "None", "start": 100.0, "end": 200.0}
+    assert from_job_record({"job_state": ["FAILED"], "exit_code": exit_code, "nodes": "n1", "state_reason": "None",
+                            "start_time": number(100), "end_time": number(200)}) == expected
+    assert from_sacct_record({"state": {"current": ["FAILED"], "reason": "None"}, "exit_code": exit_code, "nodes": "n1",
+                              "time": {"start": 100, "end": 200}}) == expected
+
+
 def test_condor_submit_description(tmp_path):
     from l1ml.synth.condor import flavour_for, submit_description
 

@@ -159,12 +159,30 @@ def test_bdt_trees_match_xgboost_and_fixed_point_tracks_float(tmp_path, small_ev
     input_type, score_type = parse_fixed(info["input_type"]), parse_fixed(info["score_type"])
     assert np.abs(x).max() <= input_type.max_value and max_abs_score(ensemble) <= score_type.max_value
     fixed = firmware_emulator(booster, input_type, score_type).predict(x)[:, 0]
-    assert np.all(fixed == score_type.quantize(fixed)), "the emulated score lies on the score grid"
+    codes = fixed * 2.0 ** (score_type.width - score_type.integer)
+    assert np.all(codes == np.round(codes)) and np.abs(codes).max() < 2 ** (score_type.width - 1), "scores on the score grid"
     assert np.mean(np.abs(fixed - float_margin) < 0.05) > 0.95
     m = result.metrics["signals"]["Ato4l"]
     assert m["float"]["auc"] > 0.8 and abs(m["float"]["auc"] - m["quantized"]["auc"]) < 0.02
-    assert result.metrics["thresholds"]["quantized"][0]["threshold_bits"] == int(
-        score_type.to_codes(result.metrics["thresholds"]["quantized"][0]["threshold"]))
+    assert score_type.signed and (score_type.rounding, score_type.overflow) == ("AP_RND_CONV", "AP_SAT"), score_type
+    for row in result.metrics["thresholds"]["quantized"]:
+        code = fixed_code(row["threshold"], score_type.width, score_type.integer)
+        assert code * 2.0 ** (score_type.integer - score_type.width) == row["threshold"], "a threshold is a score: on the grid"
+        assert row["threshold_bits"] == code
+        assert row["threshold_hex"] == f"0x{code % 2**score_type.width:0{-(-score_type.width // 4)}x}"
+
+
+def fixed_code(value: float, width: int, integer: int) -> int:
+    """The integer code of `value` in ap_fixed<width, integer, AP_RND_CONV, AP_SAT>, written out independently of
+    l1ml.quantize: value * 2^(width - integer) in exact arithmetic, rounded half to even, saturated to the signed range.
+
+    >>> [fixed_code(v, 8, 3) for v in (-1.0, 0.03125, 0.046875, 100.0, -100.0)]
+    [-32, 1, 2, 127, -128]
+    """
+    from fractions import Fraction
+
+    code = round(Fraction(value) * 2 ** (width - integer))  # Fraction rounds half to even
+    return max(-(2 ** (width - 1)), min(2 ** (width - 1) - 1, code))
 
 
 # ---------------------------------------------------------------- runs: outputs, reproducibility, resume

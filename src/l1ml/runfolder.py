@@ -11,89 +11,28 @@ that makes it again.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
+from l1ml.documents import DataConfigRecord, FileRecord, RunInputs, RunState, read
 from l1ml.errors import L1mlError
 from l1ml.runs import fingerprint as files_fingerprint
-from l1ml.runs import sha256_file, write_json_atomic
+from l1ml.runs import sha256_file
 
 RUN = "run.json"
 INPUTS = "inputs.json"
-RUN_FORMAT = "l1ml-run/1"
-INPUTS_FORMAT = "l1ml-run-inputs/1"
 
 
-class _Document(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RunState(_Document):
-    """`run.json`: which config made the run and how far training got."""
-
-    format: Literal["l1ml-run/1"] = RUN_FORMAT
-    config_hash: str
-    status: Literal["running", "interrupted", "failed", "finished"]
-    started: str
-    ended: str | None = None
-    message: str | None = None
-
-
-class FileRecord(_Document):
-    path: str  # absolute, as written
-    relative_to_run: str  # the same file seen from the run folder
-    bytes: int
-    sha256: str
-
-
-class DataConfigRecord(_Document):
-    path: str
-    sha256: str
-    as_given: str
-
-
-class RunInputs(_Document):
-    """`inputs.json`: the events file (and the data config that made it, if one did)."""
-
-    format: Literal["l1ml-run-inputs/1"] = INPUTS_FORMAT
-    events: FileRecord
-    data_config: DataConfigRecord | None = None
-
-    def remake_hint(self) -> str:
-        if self.data_config is not None:
-            return (f"`l1ml data generate {self.data_config.path} --out {self.events.path}` makes it again (the same "
-                    f"config and seed give the same events), if that config still has SHA-256 {self.data_config.sha256[:12]}…")
-        return "it was given to training as a file: restore it from where it came from"
+def remake_hint(inputs: RunInputs) -> str:
+    """How to make a run's events file again."""
+    if inputs.data_config is not None:
+        return (f"`l1ml data generate {inputs.data_config.path} --out {inputs.events.path}` makes it again (the same "
+                f"config and seed give the same events), if that config still has SHA-256 {inputs.data_config.sha256[:12]}…")
+    return "it was given to training as a file: restore it from where it came from"
 
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def read_document(path: Path, model: type[_Document], what: str) -> _Document:
-    """Read and validate one of the run's documents; an old or foreign one is a named error, never a guess."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise L1mlError(f"no {path.name}: not a training run made by this l1ml (or its {what} was deleted)",
-                        path=path.parent) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise L1mlError(f"the {what} is not JSON ({exc})", path=path) from None
-    expected = model.model_fields["format"].default
-    if not isinstance(data, dict) or data.get("format") != expected:
-        found = data.get("format") if isinstance(data, dict) else None
-        raise L1mlError(f"the {what} has format {found!r}, this l1ml reads {expected!r}: train the run again with this "
-                        "l1ml", path=path, key="format")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or None
-        raise L1mlError(f"the {what} is damaged: {first['msg']}", path=path, key=key) from None
 
 
 # ------------------------------------------------------------------------------------------------ run.json
@@ -101,18 +40,18 @@ def read_document(path: Path, model: type[_Document], what: str) -> _Document:
 
 def start_run(run_dir: Path, config_hash: str) -> RunState:
     state = RunState(config_hash=config_hash, status="running", started=_now())
-    write_json_atomic(run_dir / RUN, state.model_dump())
+    state.write(run_dir / RUN)
     return state
 
 
 def read_state(run_dir: Path) -> RunState:
-    return read_document(Path(run_dir) / RUN, RunState, "run state")  # type: ignore[return-value]
+    return read(Path(run_dir) / RUN, RunState, "the run's state")
 
 
 def end_run(run_dir: Path, status: str, message: str | None = None) -> None:
     state = read_state(run_dir)
     state.status, state.ended, state.message = status, _now(), message  # type: ignore[assignment]
-    write_json_atomic(run_dir / RUN, state.model_dump())
+    state.write(run_dir / RUN)
 
 
 def require_trained(run_dir: str | Path, step: str, check_events: bool = True) -> RunState:
@@ -151,12 +90,12 @@ def record_inputs(run_dir: Path, events: Path, data_config: Path | None) -> RunI
         config = DataConfigRecord(path=str(data_config), sha256=sha256_file(data_config),
                                   as_given=data_config.read_text(encoding="utf-8"))
     inputs = RunInputs(events=record, data_config=config)
-    write_json_atomic(Path(run_dir) / INPUTS, inputs.model_dump())
+    inputs.write(Path(run_dir) / INPUTS)
     return inputs
 
 
 def read_inputs(run_dir: Path) -> RunInputs:
-    return read_document(Path(run_dir) / INPUTS, RunInputs, "record of the run's inputs")  # type: ignore[return-value]
+    return read(Path(run_dir) / INPUTS, RunInputs, "the record of the run's inputs")
 
 
 def events_problem(run_dir: Path, inputs: RunInputs) -> tuple[Path | None, str | None]:
@@ -169,9 +108,9 @@ def events_problem(run_dir: Path, inputs: RunInputs) -> tuple[Path | None, str |
                 return candidate, None
             return None, (f"the events file {candidate} has changed since training (recorded SHA-256 {rec.sha256[:12]}…, "
                           f"{rec.bytes} bytes; now {sha256_file(candidate)[:12]}…, {candidate.stat().st_size} bytes); "
-                          f"{inputs.remake_hint()}, or train a new run on the new events")
+                          f"{remake_hint(inputs)}, or train a new run on the new events")
     return None, (f"the events file the run was trained on is missing: not at {rec.path} nor at {rec.relative_to_run} "
-                  f"relative to the run (recorded SHA-256 {rec.sha256[:12]}…); {inputs.remake_hint()}")
+                  f"relative to the run (recorded SHA-256 {rec.sha256[:12]}…); {remake_hint(inputs)}")
 
 
 def events_file(run_dir: str | Path) -> Path:

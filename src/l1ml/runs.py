@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -9,6 +10,8 @@ import os
 import platform
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -87,12 +90,41 @@ def read_json(path: str | Path, what: str) -> object:
         raise L1mlError(f"the {what} is damaged: not JSON ({exc})", path=path) from None
 
 
-def write_json_atomic(path: str | Path, data: object) -> None:
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file name beside `path` to write to; when the block ends without an error the file is synced to disk
+    and renamed to `path` in one step (readers see the old file or the whole new one), otherwise removed. The name is
+    unique (`.<name>.tmp-<pid>-<random>`: processes and threads writing the same file never share one) and hidden, with
+    the `.*.tmp-*` pattern that clean-ups of leftovers (after `kill -9`) look for.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with atomic_path(folder / "a.txt") as tmp:
+    ...     _ = tmp.write_text("complete")
+    >>> [p.name for p in folder.iterdir()], (folder / "a.txt").read_text()
+    (['a.txt'], 'complete')
+    >>> import shutil; shutil.rmtree(folder)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> None:
+    """Write `data` (text as UTF-8) to `path` atomically: see `atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def write_json_atomic(path: str | Path, data: object) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def write_manifest(path: str | Path, *, step: str, config_path: str | Path | None = None, config_text: str | None = None,

@@ -48,7 +48,11 @@ def schema(kind: str | None, out_dir: str | None) -> None:
     from l1ml.config.kinds import schema_text, write_schemas
 
     if out_dir:
-        for path in write_schemas(out_dir):
+        from pathlib import Path
+
+        from l1ml import documents
+
+        for path in [*write_schemas(out_dir), *documents.write_schemas(Path(out_dir) / "documents")]:
             click.echo(str(path))
     elif kind:
         click.echo(schema_text(kind), nl=False)

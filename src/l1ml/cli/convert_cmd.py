@@ -13,7 +13,8 @@ BACKENDS = ["vitis", "vivado", "xilinxhls", "vhdl"]
 @click.option("--backend", type=click.Choice(BACKENDS),
               help="networks: hls4ml's vitis (default) or vivado; BDTs: conifer's xilinxhls or vhdl [default: both].")
 @click.option("--reuse-factor", type=click.IntRange(min=1), help="hls4ml ReuseFactor [default: the run's firmware.reuse_factor, else 1].")
-@click.option("--keras", "keras", type=click.Path(dir_okay=False), help="Your own network: Keras/QKeras JSON (with --weights) or a full .h5.")
+@click.option("--keras", "keras", type=click.Path(),
+              help="Your own network: Keras/QKeras JSON (with --weights), a full-model .h5, or a SavedModel folder.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="HDF5 weights for --keras ARCH.json.")
 @click.option("--xgboost", "xgboost_model", type=click.Path(dir_okay=False), help="Your own BDT: an xgboost model (save_model JSON/UBJ).")
 @click.option("--conifer", "conifer_model", type=click.Path(dir_okay=False), help="Your own BDT: a conifer model JSON (its precisions are used).")

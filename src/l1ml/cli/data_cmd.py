@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import time
-
 import click
 
 
@@ -25,49 +22,42 @@ def generate(config: str, out: str | None, jobs: int | None, force: bool, quiet:
     The same config and seed give byte-identical events, whatever the number of jobs. The last line
     printed is the output file.
     """
+    from l1ml.cli.progress import Display
     from l1ml.data.generate import generate as run
 
-    result = run(config, out=out, jobs=jobs, force=force, progress=None if quiet else _progress())
-    if not quiet:
+    with Display(quiet) as display:
+        bar = display.bar("generating", "events")
+        result = run(config, out=out, jobs=jobs, force=force, progress=lambda done, total, _seconds: bar.update(done, total))
         if result.reused:
-            click.echo(f"unchanged config: reusing {result.path}", err=True)
+            display.log(f"unchanged config: reusing {result.path}")
         else:
-            sys.stderr.write("\n")  # end the progress line
             rate = sum(result.events.values()) / max(result.seconds, 1e-9)
             counts = ", ".join(f"{k} {v}" for k, v in result.events.items())
-            click.echo(f"generated {counts} in {result.seconds:.1f} s ({rate:.0f} events/s)", err=True)
-        click.echo(f"manifest: {result.manifest}", err=True)
+            display.log(f"generated {counts} in {result.seconds:.1f} s ({rate:.0f} events/s)")
+        display.log(f"manifest: {result.manifest}")
     click.echo(str(result.path))
-
-
-def _progress():
-    last = [0.0]
-
-    def show(done: int, total: int, seconds: float) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.5 and done < total:
-            return
-        last[0] = now
-        rate = done / max(seconds, 1e-9)
-        eta = (total - done) / rate if rate > 0 else float("inf")
-        sys.stderr.write(f"\r  {done}/{total} events ({done / total:.0%}), {rate:.0f} events/s, ETA {eta:.0f} s   ")
-        sys.stderr.flush()
-
-    return show
 
 
 @data.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder [default: inspect-STEM beside FILE].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write summary.txt, summary.json, the pT/eta/phi and multiplicity plots and a manifest into this folder "
+                   "[default: print the summary only].")
 @click.option("--sample", help="Only this sample of the file.")
 @click.option("--clip", is_flag=True, help="Clip negative pT, |eta| and phi out of range instead of failing (counts reported).")
 def inspect(file: str, out_dir: str | None, sample: str | None, clip: bool) -> None:
-    """Summarise an event FILE (ADC2021 or generated): counts, multiplicities, pT/eta/phi plots."""
+    """Summarise an event FILE (ADC2021 or generated): counts, process mix, multiplicities, pT and eta.
+
+    Writes nothing unless --out is given; then the last line printed is that folder.
+    """
     from l1ml.data.inspect import inspect_file
 
     result = inspect_file(file, out_dir=out_dir, sample=sample, clip=clip)
     click.echo(result.summary)
-    click.echo(f"plots: {', '.join(p.name for p in result.plots)}", err=True)
+    if result.out_dir is None:
+        click.echo("give --out DIR for the plots and summary files", err=True)
+        return
+    click.echo(f"plots: {', '.join(str(p) for p in result.plots)}", err=True)
     click.echo(str(result.out_dir))
 
 

@@ -78,10 +78,16 @@ def _result_text(job) -> str:
         return f"GHDL output equals the expected scores ({reports['ghdl']['events']} events)"
     if job.state == "done" and csynth:
         res = csynth["resources"]
-        over = [row["item"] for row in job.result_data.get("budget", []) if not row["ok"]]
         return (f"{csynth['latency_worst']} cycles, LUT {res.get('lut', {}).get('used', 0):.0f}, "
-                f"DSP {res.get('dsp', {}).get('used', 0):.0f}" + (f"; OVER budget: {', '.join(over)}" if over else ""))
+                f"DSP {res.get('dsp', {}).get('used', 0):.0f}" + _budget_text(job.result_data))
     return job.message or ""
+
+
+def _budget_text(result: dict) -> str:
+    over = [row["item"] for row in result.get("budget", []) if not row["ok"]]
+    if over:
+        return f"; OVER budget: {', '.join(over)}"
+    return f"; budget not compared: {result['budget_unknown']}" if result.get("budget_unknown") else ""
 
 
 @synth.command()
@@ -112,15 +118,34 @@ def wait(jobs, timeout) -> None:
 
     Without JOBS: every job that no wait has reported yet (those queued or running, and those that ended since).
     """
+    from l1ml.cli.progress import Display
     from l1ml.synth.queue import wait as run
 
-    ended = run(list(jobs), timeout_s=timeout)
+    with Display() as display:
+        ended = run(list(jobs), timeout_s=timeout, progress=_jobs_bar(display))
     if not ended:
         click.echo("no jobs to wait for: none is queued or running, and earlier waits reported every one that ended", err=True)
     for j in ended:
         click.echo(f"{j.id}: {j.state}" + (f" ({j.message})" if j.message and j.state != "done" else ""))
     if any(j.state != "done" for j in ended):
         sys.exit(EXIT_JOB_FAILED)
+
+
+def _jobs_bar(display):
+    """How many of the awaited jobs have ended, and how many of the others run or wait."""
+    from collections import Counter
+
+    from l1ml.synth.outcome import FINAL
+
+    bar = display.bar("synth wait", "jobs ended", rates=False)
+
+    def show(jobs) -> None:
+        if not jobs:
+            return
+        states = Counter(j.state for j in jobs if j.state not in FINAL)
+        bar.update(len(jobs) - sum(states.values()), len(jobs), ", ".join(f"{n} {state}" for state, n in sorted(states.items())))
+
+    return show
 
 
 @synth.command()
@@ -168,6 +193,7 @@ def report(path, as_json, hw_target, baseline) -> None:
 
         csynth = _csynth_of(data)
         data["budget"] = against_budget(csynth, load_target(hw_target)) if csynth else []
+        data["budget_unknown"] = None if csynth else "no C-synthesis report"
     if as_json:
         click.echo(json.dumps(data, indent=1))
         return
@@ -178,6 +204,8 @@ def report(path, as_json, hw_target, baseline) -> None:
             _print_report(name, rep)
     for row in data.get("budget", []):
         click.echo(f"  budget {row['item']:<30} {row['value']:>12} <= {row['budget']:<10} {'ok' if row['ok'] else 'OVER'}")
+    if not data.get("budget") and _csynth_of(data):
+        click.echo(f"  budget not compared: {data.get('budget_unknown') or 'no hw target given (--target)'}")
     for row in data.get("baseline", []):
         if "message" in row:
             click.echo(f"  baseline: {row['message']}")

@@ -15,25 +15,35 @@ def train(config: str, resume: str | None, runs_root: str, quiet: bool) -> None:
 
     The last line printed is the run directory.
     """
+    from l1ml.cli.progress import Display
     from l1ml.train.run import train as run
 
-    result = run(config, resume=resume, runs_root=runs_root, log=None if quiet else _echo)
-    if not quiet:
-        _summary(result.metrics, result.seconds)
+    with Display(quiet) as display:
+        result = run(config, resume=resume, runs_root=runs_root, log=display.log,
+                     progress=_epoch_bars(display) if display.live else None)
+        _summary(display.log, result.metrics, result.seconds)
+        display.log(f"plots: {', '.join(str(p) for p in result.plots)}")
     click.echo(str(result.run_dir))
 
 
-def _echo(message: str) -> None:
-    click.echo(message, err=True)
+def _epoch_bars(display):
+    """A progress bar per phase of training (float, quantized), with the latest losses beside it."""
+    bars = {}
+
+    def show(phase: str, epoch: int, epochs: int, logs: dict, _seconds_per_epoch: float) -> None:
+        if phase not in bars:
+            bars[phase] = display.bar(f"[{phase}]", "epochs")
+        bars[phase].update(epoch, epochs, "  ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+
+    return show
 
 
-def _summary(metrics: dict, seconds: float) -> None:
-    _echo(f"trained in {seconds:.1f} s; {metrics['n_background_test']} test background events")
+def _summary(echo, metrics: dict, seconds: float) -> None:
+    echo(f"trained in {seconds:.1f} s; {metrics['n_background_test']} test background events")
     rates = [row["rate_khz"] for row in metrics["thresholds"]["float"]]
-    head = f"{'signal':<12}{'':>10}{'AUC':>8}" + "".join(f"{f'eff@{r:g}kHz':>14}" for r in rates)
-    _echo(head)
+    echo(f"{'signal':<12}{'':>10}{'AUC':>8}" + "".join(f"{f'eff@{r:g}kHz':>14}" for r in rates))
     for name, entry in metrics["signals"].items():
         for flavour in ("float", "quantized"):
             m = entry[flavour]
             effs = "".join(f"{m['efficiency'][f'{r:g}']['value']:>14.3f}" for r in rates)
-            _echo(f"{name if flavour == 'float' else '':<12}{flavour:>10}{m['auc']:>8.3f}{effs}")
+            echo(f"{name if flavour == 'float' else '':<12}{flavour:>10}{m['auc']:>8.3f}{effs}")

@@ -25,15 +25,41 @@ def verify(target: str, backend: str | None, events: int | None, data: str | Non
     """
     from pathlib import Path
 
+    from l1ml.cli.progress import Display
     from l1ml.verify.run import VerifyOptions
     from l1ml.verify.run import verify as run
 
     options = VerifyOptions(backend=backend, events=events, data=Path(data) if data else None, random=random_n,
                             min_events=min_events, threads=threads)
-    report = run(target, options, log=lambda m: click.echo(m, err=True))
-    for line in report.summary_lines():
-        click.echo(line, err=True)
+    with Display() as display:
+        report = run(target, options, log=display.log, progress=display.bar("C-simulation", "events").update)
+        for line in report.summary_lines():
+            display.log(line)
+        for line in physics_lines(report):
+            display.log(line)
+        if report.plots:
+            display.log(f"plots: {', '.join(str(p) for p in report.plots)}")
     click.echo(str(Path(target) / "verify" / "report.json"))
     if not report.passed:
         click.echo(f"verification FAILED: {', '.join(report.failed)}", err=True)
         sys.exit(EXIT_VERIFY_FAILED)
+
+
+def physics_lines(report) -> list[str]:
+    """The AUC and efficiencies the physics check compared, firmware against the float model, per signal."""
+    check = next((c for c in report.checks if c.name.startswith("physics")), None)
+    if check is None:
+        return []
+    signals = check.details["signals"]
+    rates = list(next(iter(signals.values()))["efficiency"]) if signals else []
+    lines = [f"physics compared (firmware / float model; tolerances: AUC {check.details['auc_tolerance']:g}, "
+             f"efficiency {check.details['efficiency_tolerance']:g}):",
+             f"  {'signal':<12}{'AUC':>16}" + "".join(f"{f'eff @ {r} kHz':>18}" for r in rates)]
+    for name, entry in signals.items():
+        effs = "".join(f"{_pair(entry['efficiency'][r]['firmware'], entry['efficiency'][r]['float']):>18}" for r in rates)
+        lines.append(f"  {name:<12}{_pair(entry['auc_firmware'], entry['auc_float']):>16}{effs}")
+    return lines
+
+
+def _pair(firmware: float, reference: float) -> str:
+    return f"{firmware:.3f} / {reference:.3f}"

@@ -26,19 +26,29 @@ def model_for(kind: str) -> type[BaseModel]:
         raise L1mlError(f"unknown config kind; known kinds: {', '.join(KINDS)}", value=kind) from None
 
 
-def schema_text(kind: str) -> str:
-    schema = model_for(kind).model_json_schema()
+def schema_json(model: type[BaseModel], schema_id: str) -> str:
+    """The JSON schema of a pydantic model, as committed under schemas/."""
+    schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = f"l1ml/{kind}.schema.json"
+    schema["$id"] = schema_id
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def write_schemas(out_dir: str | Path) -> list[Path]:
+def write_schema_files(models: dict[str, type[BaseModel]], out_dir: str | Path, id_prefix: str) -> list[Path]:
+    """One `<name>.schema.json` per model in out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for kind in KINDS:
-        path = out / f"{kind}.schema.json"
-        path.write_text(schema_text(kind))
+    for name, model in models.items():
+        path = out / f"{name}.schema.json"
+        path.write_text(schema_json(model, f"{id_prefix}{name}.schema.json"))
         paths.append(path)
     return paths
+
+
+def schema_text(kind: str) -> str:
+    return schema_json(model_for(kind), f"l1ml/{kind}.schema.json")
+
+
+def write_schemas(out_dir: str | Path) -> list[Path]:
+    return write_schema_files(KINDS, out_dir, "l1ml/")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 from l1ml.config.data import ETA_ACCEPTANCE
 from l1ml.data.layout import CLASS, ETA, N_COLUMNS, N_SLOTS, PARTICLES_CLASSES, PARTICLES_NAMES, PHI, PT, SLOT_CLASS
 from l1ml.errors import L1mlError
+from l1ml.runs import atomic_path
 
 DATASET = "Particles"
 DEFAULT_ETA_MAX = ETA_ACCEPTANCE  # the generator's object acceptances are at most this (config.data)
@@ -206,15 +206,8 @@ def _atomic_h5(path: str | Path):
     """An HDF5 file open for writing under a temporary name, renamed into place only when complete."""
     import h5py
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        yield f
 
 
 def _write_attrs(obj, attrs: dict) -> None:

@@ -219,6 +219,8 @@ def generate_samples(cfg: DataConfig, *, jobs: int, log_path: Path, progress: Pr
     done = 0
     t0 = time.perf_counter()
     pool = get_context("spawn").Pool(processes=jobs, initializer=_worker_init, initargs=(str(log_path),))
+    if progress:
+        progress(0, total, 0.0)
     try:
         for res in pool.imap_unordered(_run_task, tasks):
             results[res.chunk.key] = res

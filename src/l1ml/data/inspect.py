@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +13,10 @@ from l1ml.data.layout import BLOCKS, ETA, LABELS, PHI, PT, block, multiplicity
 
 @dataclass
 class InspectOutcome:
-    out_dir: Path
     summary: str
-    plots: list[Path]
-    manifest: Path
+    out_dir: Path | None = None  # None: only the summary was asked for
+    plots: list[Path] = field(default_factory=list)
+    manifest: Path | None = None
 
 
 def summarise(samples: list[EventSample]) -> str:
@@ -102,21 +102,28 @@ def _bins(var: str, kind: str, samples: list[EventSample], col: int | None) -> n
 
 def inspect_file(path: str | Path, *, out_dir: str | Path | None = None, sample: str | None = None,
                  clip: bool = False) -> InspectOutcome:
-    from l1ml.runs import write_json_atomic, write_manifest
-
+    """The summary of an event file; with `out_dir`, also written there with the plots and a manifest. Nothing is
+    written beside the input: data areas are often read-only, and shared."""
     path = Path(path)
     names = [sample] if sample else list_samples(path)
     samples = [read_sample(path, n, clip=clip) for n in names]
-    out = Path(out_dir) if out_dir else path.with_name(f"inspect-{path.stem}")
-    out.mkdir(parents=True, exist_ok=True)
     text = summarise(samples)
-    (out / "summary.txt").write_text(text + "\n")
+    if out_dir is None:
+        return InspectOutcome(text)
+    return _write(Path(out_dir), path, samples, text)
+
+
+def _write(out: Path, path: Path, samples: list[EventSample], text: str) -> InspectOutcome:
+    from l1ml.runs import write_atomic, write_json_atomic, write_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "summary.txt", text + "\n")
     write_json_atomic(out / "summary.json", {s.name: _stats(s) for s in samples})
     plots = plot(samples, out)
     manifest = out / "manifest.json"
     write_manifest(manifest, step="data inspect", inputs={"events": path},
                    outputs={p.name: p for p in [out / "summary.txt", out / "summary.json", *plots]})
-    return InspectOutcome(out, text, plots, manifest)
+    return InspectOutcome(text, out, plots, manifest)
 
 
 def _stats(s: EventSample) -> dict:

@@ -33,6 +33,9 @@ from l1ml.errors import L1mlError
 
 TEMPLATES = Path(__file__).parent / "templates" / "cmssw"
 BUILD_TIMEOUT_S = 1800
+#: What the package's Makefile builds inside the package (`make`, `make test`, `make install` with its default PREFIX),
+#: as patterns relative to the package; the manifest states them, and `l1ml deliver --check` ignores those files
+BUILD_PRODUCTS = ("emulator/*/*.so", "emulator/test/run_vectors", "emulator/lib64/*.so")
 
 
 def library_name(model: str, version: str) -> str:

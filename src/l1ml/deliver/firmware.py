@@ -4,6 +4,8 @@
     firmware/vhdl/        BDTs: conifer's VHDL, SimulationInput.txt / SimulationExpected.txt with the test vectors
     firmware/synthesis/   the job's result.json, job.json and the reports it parsed
     firmware/ip/          the IP the job's export step wrote
+
+Each project says which folder it goes to and what of it a release carries (`FirmwareProject.copy_release`).
 """
 
 from __future__ import annotations
@@ -13,28 +15,16 @@ import shutil
 from pathlib import Path
 
 from l1ml.deliver.gate import Gate
-from l1ml.quantize.fixedpoint import parse_fixed
-from l1ml.synth.jobs import project_dir
-
-BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "__pycache__")  # never part of a delivered project
+from l1ml.firmware.project import GHDL, FirmwareProject
 
 
 def write_firmware(folder: Path, gate: Gate, vectors) -> dict:
-    """The verified HLS project (with the test vectors where its testbench reads them, for C/RTL co-simulation), the
-    VHDL (BDTs), the synthesis reports and the exported IP."""
-    ignore = shutil.ignore_patterns(*BUILD_OUTPUTS)
-    fw = gate.firmware_dir
-    shutil.copytree(project_dir(fw), folder / "hls", ignore=ignore)
-    vectors.write_testbench_data(folder / "hls" / "tb_data")
-    for name in ("convert.json", "hls4ml_config.yaml", "conifer_config.json", "ensemble.json"):
-        if (fw / name).is_file():
-            shutil.copyfile(fw / name, folder / "hls" / f"l1ml_{name}")
-    vhdl = fw.parent / "vhdl"
-    if "vhdl" in [Path(d).name for d in gate.report.get("checked_firmware", [])]:
-        shutil.copytree(vhdl / "conifer_prj", folder / "vhdl", ignore=shutil.ignore_patterns(*BUILD_OUTPUTS, "*.txt"))
-        shutil.copyfile(vhdl / "convert.json", folder / "vhdl" / "l1ml_convert.json")
-        vhdl_type = parse_fixed(json.loads((vhdl / "convert.json").read_text())["types"]["input"])
-        vectors.write_vhdl_testbench_data(folder / "vhdl", vhdl_type)
+    """Every project verify vouched for (with the test vectors where its testbench reads them: for C/RTL
+    co-simulation, or the VHDL simulation), the synthesis reports and the exported IP."""
+    for project in gate.projects:
+        dest = folder / project.release_folder
+        project.copy_release(dest)
+        _write_testbench_vectors(project, dest, vectors)
     syn = gate.synthesis
     reports = folder / "synthesis"
     reports.mkdir()
@@ -55,6 +45,13 @@ def write_firmware(folder: Path, gate: Gate, vectors) -> dict:
             shutil.copyfile(ip, target)
         delivered.append(f"firmware/ip/{target.name}")
     return {"job": syn.job_id, "ip": delivered}
+
+
+def _write_testbench_vectors(project: FirmwareProject, dest: Path, vectors) -> None:
+    if project.simulated_by == GHDL:  # the VHDL testbench GHDL runs: integer codes in the project's input type
+        vectors.write_vhdl_testbench_data(dest, project.input_type)
+    else:  # the HLS testbenches (C/RTL co-simulation) read tb_data/
+        vectors.write_testbench_data(dest / "tb_data")
 
 
 def _exported_ip(project: Path) -> list[Path]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l1ml.errors import L1mlError
+from l1ml.firmware.project import FirmwareProject, open_project
 from l1ml.runfolder import fingerprint, require_trained
 from l1ml.runs import tree_hash
 
@@ -44,8 +45,13 @@ class Synthesis:
 class Gate:
     run_dir: Path
     report: dict  # verify/report.json
-    firmware_dir: Path  # the verified project folder (firmware/<backend>)
+    projects: list[FirmwareProject]  # the projects the report vouches for: the verified one, then those checked against it
     synthesis: Synthesis | None
+
+    @property
+    def project(self) -> FirmwareProject:
+        """The verified (C-simulated) project: the one synthesised and delivered with the test vectors."""
+        return self.projects[0]
 
 
 def check_version(version: str) -> str:
@@ -64,15 +70,15 @@ def check(run_dir: Path, version_dir: Path, *, synthesis: bool, db=None) -> Gate
     run_dir = Path(run_dir)
     require_run(run_dir)
     problems: list[str] = []
-    report, firmware = _verify_condition(run_dir, problems)
+    report, projects = _verify_condition(run_dir, problems)
     found = None
-    if synthesis and firmware is not None:
-        found = _synthesis_condition(run_dir, firmware, problems, db)
+    if synthesis and projects:
+        found = _synthesis_condition(run_dir, projects[0], problems, db)
     if version_dir.exists():
         problems.append(already_delivered(version_dir))
     if problems:
         raise DeliveryRefused(run_dir, problems)
-    return Gate(run_dir, report, firmware, found)
+    return Gate(run_dir, report, projects, found)
 
 
 def require_run(run_dir: Path) -> None:
@@ -88,16 +94,16 @@ def already_delivered(version_dir: Path) -> str:
             "a delivered version is never overwritten: give a new --version")
 
 
-def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, Path | None]:
+def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, list[FirmwareProject]]:
     path = run_dir / "verify" / "report.json"
     if not path.is_file():
         problems.append(f"the run was never verified: run `l1ml verify {run_dir}`")
-        return {}, None
+        return {}, []
     try:
         report = json.loads(path.read_text())
     except ValueError as exc:
         problems.append(f"the verify report {path} is not JSON ({exc}): run `l1ml verify {run_dir}` again")
-        return {}, None
+        return {}, []
     if not report.get("passed"):
         problems.append(f"the latest verification failed ({', '.join(report.get('failed_checks') or ['no checks'])}): "
                         f"see {path}")
@@ -109,7 +115,7 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, Path | 
     checked = [Path(d) for d in report.get("checked_firmware", [])]
     if not recorded or not checked:
         problems.append(f"the verify report predates content hashes: run `l1ml verify {run_dir}` again")
-        return report, None
+        return report, []
     # the report names folders as verify was given them: re-anchor them on run_dir, which may have moved
     checked = [run_dir / "firmware" / d.name for d in checked]
     now = fingerprint(run_dir, checked)
@@ -119,14 +125,17 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, Path | 
         changed.remove("events")
     if changed:
         problems.append(f"the run has changed since it was verified ({', '.join(changed)}): run `l1ml verify {run_dir}` again")
-    return report, checked[0]
+    try:
+        return report, [open_project(d) for d in checked]
+    except L1mlError as exc:  # a verified project is gone or damaged
+        problems.append(f"{exc}: run `l1ml convert {run_dir}` and `l1ml verify {run_dir}` again")
+        return report, []
 
 
-def _synthesis_condition(run_dir: Path, firmware: Path, problems: list[str], db) -> Synthesis | None:
+def _synthesis_condition(run_dir: Path, project: FirmwareProject, problems: list[str], db) -> Synthesis | None:
     from l1ml.synth.db import JobDB
-    from l1ml.synth.jobs import project_dir
 
-    wanted = tree_hash(project_dir(firmware))
+    wanted = tree_hash(project.project_dir)
     db = db or JobDB()
     matching = []
     for job in db.jobs(None, "kind = 'hls'"):
@@ -150,7 +159,8 @@ def _synthesis_condition(run_dir: Path, firmware: Path, problems: list[str], db)
     result = job.result_data
     over = [f"{row['item']} {row['value']:g} > {row['budget']:g}" for row in result.get("budget", []) if not row["ok"]]
     if not result.get("budget"):
-        problems.append(f"synthesis job {job.id} has no budget comparison (no C-synthesis report or hw target)")
+        why = result.get("budget_unknown") or "no C-synthesis report or hw target"
+        problems.append(f"synthesis job {job.id} has no budget comparison ({why})")
     elif over:
         problems.append(f"synthesis job {job.id} is over the hw target's budgets: {'; '.join(over)}")
     return Synthesis(job.id, Path(job.job_dir), result, spec)

@@ -1,15 +1,18 @@
 """A delivery's file list and its checks: `l1ml deliver --check PATH` and `l1ml deliver --list [MODEL]`.
 
 Every file of a package but manifest.json itself is listed in the manifest with its SHA-256 and size; a check
-recomputes them and names each changed, missing and extra file. The manifest itself is covered by the delivery's
-record, `<model>/<version>.record.json` beside the folder and the archive, which holds the SHA-256 of the manifest
-and of the archive; the folder's name, the manifest's version and model, the archive's name and its top folder must
-agree, and the manifest's kind must match the content (a firmware release has a firmware/ folder, an emulator-only
-delivery has none).
+recomputes them and names each changed, missing and extra file. Files that the package's own build makes (the
+emulator's library and test program: `make`, `make test`, `make install` in `emulator/`) are not extra: the manifest
+lists their patterns under `build_products`, and a check names them apart, as ignored. The manifest itself is covered
+by the delivery's record, `<model>/<version>.record.json` beside the folder and the archive, which holds the SHA-256 of
+the manifest and of the archive; the folder's name, the manifest's version and model, the archive's name and its top
+folder must agree, and the manifest's kind must match the content (a firmware release has a firmware/ folder, an
+emulator-only delivery has none).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import tarfile
 import tempfile
@@ -52,6 +55,29 @@ def file_hashes(folder: Path) -> dict[str, dict]:
             for p in sorted(folder.rglob("*")) if p.is_file() and str(p.relative_to(folder)) != MANIFEST}
 
 
+def listing(folder: Path) -> dict:
+    """The manifest's `files` (every file of the package) and `build_products` (the patterns of what its build makes)."""
+    from l1ml.deliver.cmssw import BUILD_PRODUCTS
+
+    files = file_hashes(folder)
+    built = [rel for rel in files if is_build_product(rel, BUILD_PRODUCTS)]
+    if built:
+        raise L1mlError(f"the package holds build products ({', '.join(built)}): build in a scratch copy", path=folder)
+    return {"files": files, "build_products": list(BUILD_PRODUCTS)}
+
+
+def is_build_product(rel: str, patterns) -> bool:
+    """Whether the relative path `rel` matches one of the glob `patterns`, part by part (`*` stays inside one folder).
+
+    >>> is_build_product("emulator/m_v1_0_0/m_v1_0_0.so", ["emulator/*/*.so"])
+    True
+    >>> is_build_product("emulator/m_v1_0_0/firmware/x.so", ["emulator/*/*.so"])
+    False
+    """
+    parts = rel.split("/")
+    return any(len(p.split("/")) == len(parts) and all(map(fnmatch.fnmatchcase, parts, p.split("/"))) for p in patterns)
+
+
 @dataclass
 class CheckResult:
     path: Path
@@ -60,6 +86,7 @@ class CheckResult:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     inconsistent: list[str] = field(default_factory=list)  # manifest, names, record and content that disagree
+    built: list[str] = field(default_factory=list)  # build products of the package's own build: not part of it, ignored
 
     @property
     def ok(self) -> bool:
@@ -74,7 +101,8 @@ class CheckResult:
 
     def lines(self) -> list[str]:
         return ([f"changed: {p}" for p in self.changed] + [f"missing: {p}" for p in self.missing]
-                + [f"extra: {p}" for p in self.extra] + [f"inconsistent: {p}" for p in self.inconsistent])
+                + [f"extra: {p}" for p in self.extra] + [f"inconsistent: {p}" for p in self.inconsistent]
+                + [f"ignored: {p} (a build product, not part of the delivery)" for p in self.built])
 
 
 def read_manifest(folder: Path) -> dict:
@@ -99,7 +127,10 @@ def check_folder(folder: Path, record: Path | None = None) -> CheckResult:
     present = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     result = CheckResult(folder, manifest)
     result.missing = sorted(set(listed) - present)
-    result.extra = sorted(present - set(listed))
+    unlisted = sorted(present - set(listed))
+    patterns = _build_products(manifest, folder)
+    result.built = [rel for rel in unlisted if is_build_product(rel, patterns)]
+    result.extra = [rel for rel in unlisted if rel not in result.built]
     result.changed = sorted(rel for rel in set(listed) & present if sha256_file(folder / rel) != listed[rel].get("sha256"))
     result.inconsistent = _content_problems(folder.name, manifest, listed)
     record = record_path(folder.parent, folder.name) if record is None else record
@@ -109,6 +140,14 @@ def check_folder(folder: Path, record: Path | None = None) -> CheckResult:
     else:
         result.inconsistent += _record_problems(read_record(record), manifest, sha256_file(folder / MANIFEST), record)
     return result
+
+
+def _build_products(manifest: dict, folder: Path) -> list[str]:
+    """The manifest's patterns of build products (none in packages made before it had them)."""
+    patterns = manifest.get("build_products", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise L1mlError("the manifest's build_products is not a list of patterns", path=folder / MANIFEST, key="build_products")
+    return patterns
 
 
 def _content_problems(version: str, manifest: dict, listed: dict) -> list[str]:

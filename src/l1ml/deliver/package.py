@@ -80,7 +80,7 @@ def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], N
     version = next_version(model_root) if options.version == "next" else check_version(options.version)
     final = model_root / version
     gate = check(run_dir, final, synthesis=options.synthesis, db=db)
-    subject = from_run(run_dir, gate.firmware_dir.name)  # reads and checks the recorded events: before anything is written
+    subject = from_run(run_dir, gate.project.backend)  # reads and checks the recorded events: before anything is written
     made_root = not model_root.exists()
     model_root.mkdir(parents=True, exist_ok=True)
     try:
@@ -230,7 +230,7 @@ def _thresholds(metrics: dict, score_type) -> dict:
 def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict | None, metrics: dict) -> dict:
     run_dir = gate.run_dir
     train = _read_json(run_dir / "manifest.json")
-    convert = _read_json(gate.firmware_dir / "manifest.json")
+    convert = _read_json(gate.project.folder / "manifest.json")
     report = gate.report
     tools = {"delivery": tool_versions(), "training": train.get("tools"), "conversion": convert.get("tools")}
     synth_summary = None
@@ -283,9 +283,9 @@ def _read_json(path: Path) -> dict:
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
-    from l1ml.deliver.manifest import file_hashes
+    from l1ml.deliver.manifest import listing
 
-    manifest["files"] = file_hashes(folder)
+    manifest.update(listing(folder))
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
 
 

@@ -6,23 +6,26 @@ DIR gets the same layout as a training run's firmware, so that `l1ml verify DIR`
     DIR/model/                a copy of the source model files
     DIR/firmware/<backend>/   the HLS (or VHDL) project, its configuration and the emulator specification
 
-A Keras classifier that ends in a softmax is converted twice: the whole model (what goes to hardware,
+A Keras model is first brought into the layer forms hls4ml converts bit for bit, or refused by name
+(`l1ml.firmware.keras_forms`). A Keras classifier that ends in a softmax is converted twice: the whole model (what goes to hardware,
 with hls4ml's lookup-table softmax) and the model up to the logits (`<backend>/logits/`), which is the
 part verified bit for bit; the softmax is verified within a tolerance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
 
 from l1ml.errors import L1mlError
 from l1ml.quantize.fixedpoint import parse_fixed
-from l1ml.runs import sha256_file, write_json_atomic
+from l1ml.runs import sha256_file, tree_hash, write_json_atomic
 
 DEFAULT_INPUT_TYPE = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
 BYO_FILE = "byo.json"
+LOGITS = "logits"  # <backend>/logits/: the project of a classifier up to its logits
 
 
 def _check_out(out: Path) -> None:
@@ -38,62 +41,33 @@ def _first_layer(model):
 
 def input_type_of(model, given: str | None) -> str:
     """The firmware input type: the type of the model's own input quantiser (a quantized_bits QActivation right after
-    the input, as hls4ml reads it) if it has one, else --input-type, else the default. A given type that contradicts
-    the model's quantiser is an error."""
-    import hls4ml
+    the input) if it has one, else --input-type, else the default. A given type that contradicts the model's quantiser
+    is an error. (A quantiser with no exact type is refused by name when the model is prepared.)"""
+    from l1ml.firmware.keras_forms import qactivation_type
 
     first = _first_layer(model)
     own = None
-    if type(first).__name__ == "QActivation" and "quantized_bits" in str(first.get_config()["activation"]):
-        cfg = hls4ml.utils.config_from_keras_model(model, granularity="name")
-        own = str(parse_fixed(str(cfg["LayerName"][first.name]["Precision"]["result"])))
-    if own and given and str(parse_fixed(given)) != own:
+    if type(first).__name__ == "QActivation" and type(first.quantizer).__name__ == "quantized_bits":
+        with contextlib.suppress(ValueError):
+            own = str(qactivation_type(first))
+    if own and given and str(_parse_type(given, "--input-type")) != own:
         raise L1mlError(f"the model quantises its inputs to {own}", key="--input-type", value=given)
-    try:
-        return own or str(parse_fixed(given or DEFAULT_INPUT_TYPE))
-    except ValueError as exc:
-        raise L1mlError(str(exc), key="--input-type", value=given) from None
+    return own or str(_parse_type(given or DEFAULT_INPUT_TYPE, "--input-type"))
 
 
-def rewrite_po2(model):
-    """The model with every power-of-two (quantized_po2) kernel replaced by its quantised values under a quantized_bits
-    quantiser that holds them exactly. Returns (model, names of the rewritten layers).
-
-    hls4ml implements po2 kernels with shifts into a product type that drops fractional bits, and does not size the
-    accumulator for them: a fixture classifier matched QKeras on 71 % of events that way, 100 % after this rewrite.
-    The logits are unchanged (checked here); HLS turns multiplications by constant powers of two into shifts anyway.
-    """
+def prepare_keras(model, input_type: str, source: Path):
+    """(the model in the forms hls4ml converts bit for bit, notes on what was rewritten), see `l1ml.firmware.keras_forms`;
+    a rewritten model must give the same outputs as the given one on inputs over the firmware's input grid."""
     import numpy as np
-    import tensorflow as tf
 
-    from l1ml.models.keras import qkeras_objects, quiet_qkeras_serialisation
+    from l1ml.firmware.keras_forms import prepare
 
-    config = json.loads(model.to_json())
-    rewritten, kernels = [], {}
-    for layer in model.layers:
-        q = getattr(layer, "kernel_quantizer_internal", None)
-        if q is None or type(q).__name__ != "quantized_po2":
-            continue
-        values = np.asarray(q(layer.kernel)).astype(np.float64)
-        nonzero = np.abs(values[values != 0])
-        e_min, e_max = (int(np.log2(nonzero.min())), int(np.log2(nonzero.max()))) if nonzero.size else (0, 0)
-        kernels[layer.name] = values
-        for entry in config["config"]["layers"]:
-            if entry["config"]["name"] == layer.name:
-                entry["config"]["kernel_quantizer"] = f"quantized_bits({e_max - e_min + 2},{e_max + 1},alpha=1)"
-        rewritten.append(layer.name)
-    if not rewritten:
-        return model, []
-    with quiet_qkeras_serialisation():
-        new = tf.keras.models.model_from_json(json.dumps(config), custom_objects=qkeras_objects())
-    new.set_weights(model.get_weights())
-    for name, values in kernels.items():
-        layer = new.get_layer(name)
-        layer.set_weights([values.astype(np.float32), *layer.get_weights()[1:]])
-    probe = np.random.Generator(np.random.PCG64(0)).uniform(-4, 4, size=(512, int(model.input_shape[-1]))).astype(np.float32)
-    if not np.array_equal(model.predict(probe, verbose=0), new.predict(probe, verbose=0)):
-        raise L1mlError(f"rewriting the power-of-two kernels of {', '.join(rewritten)} changed the model's outputs")
-    return new, rewritten
+    t = _parse_type(input_type, "--input-type")
+    n = int(model.input_shape[-1])
+    rng = np.random.Generator(np.random.PCG64(0))
+    probe = np.concatenate([rng.uniform(t.min_value, t.max_value, size=(1024, n)), np.full((1, n), t.min_value),
+                            np.full((1, n), t.max_value), np.zeros((1, n))])
+    return prepare(model, t, t.quantize(probe).astype(np.float32), source)
 
 
 def model_quantizes_inputs(model) -> bool:
@@ -122,19 +96,19 @@ def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: st
     if len(model.inputs) != 1 or len(model.outputs) != 1 or len(model.input_shape) != 2:
         raise L1mlError("only models with one flat input (events x features) and one output convert", path=arch)
     in_type = input_type_of(model, input_type)
-    model, rewritten = rewrite_po2(model)
+    model, rewritten = prepare_keras(model, in_type, arch)
     hw = load_target(target)
     fw = out / "firmware" / backend
     logits = logits_model(model)
     project = convert(model, in_type, fw, hw, backend=backend, reuse_factor=reuse_factor, clock_period_ns=clock_period_ns)
     if logits is not None:
-        convert(logits, in_type, fw / "logits", hw, backend=backend, reuse_factor=reuse_factor, clock_period_ns=clock_period_ns)
+        convert(logits, in_type, fw / LOGITS, hw, backend=backend, reuse_factor=reuse_factor, clock_period_ns=clock_period_ns)
     model_dir = out / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     copied = {"architecture": _copy(arch, model_dir).name}
     if weights is not None:
         copied["weights"] = _copy(weights, model_dir).name
-    if rewritten:  # verify compares the firmware with the model that was converted
+    if rewritten:  # verify compares the firmware with the model that was converted (its outputs equal the given model's)
         from l1ml.models.keras import save_model
 
         saved = save_model(model, model_dir / "converted")
@@ -142,8 +116,8 @@ def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: st
     write_json_atomic(out / BYO_FILE, {
         "kind": "keras", "input_type": in_type, "n_features": int(model.input_shape[-1]),
         "n_outputs": int(model.output_shape[-1]), "softmax": logits is not None, "backend": backend,
-        "model_quantizes_inputs": model_quantizes_inputs(model), "po2_kernels_rewritten": rewritten,
-        "source": {k: {"path": str(Path(v).resolve()), "sha256": sha256_file(v)} for k, v in
+        "model_quantizes_inputs": model_quantizes_inputs(model), "rewritten": rewritten,
+        "source": {k: {"path": str(Path(v).resolve()), "sha256": _sha256(v)} for k, v in
                    {"architecture": arch, **({"weights": weights} if weights else {})}.items()},
         "model_files": copied,
     })
@@ -151,10 +125,20 @@ def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: st
 
 
 def _copy(path: Path, folder: Path) -> Path:
+    """`path` (a file, or a SavedModel folder) copied into `folder`."""
     target = folder / Path(path).name
-    if Path(path).resolve() != target.resolve():
+    if Path(path).resolve() == target.resolve():
+        return target
+    if Path(path).is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(path, target)
+    else:
         shutil.copyfile(path, target)
     return target
+
+
+def _sha256(path: Path) -> str:
+    return tree_hash(path) if Path(path).is_dir() else sha256_file(path)
 
 
 def read_byo(folder: Path) -> dict:

@@ -94,14 +94,6 @@ def convert_for_firmware(ensemble: dict, input_type: FixedType, score_type: Fixe
     return out
 
 
-def read_convert(fw_dir: Path) -> dict:
-    path = fw_dir / CONVERT
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise L1mlError(f"not a converted BDT project: {exc}", path=path) from None
-
-
 def vhdl_type(input_type: FixedType, score_type: FixedType, bound: float) -> FixedType:
     """One signed type for conifer's VHDL: the finer fraction of input and score types, integer bits for the inputs,
     the grid thresholds (max + 1 LSB) and `bound` (the largest |partial sum|), so that nothing wraps."""
@@ -130,13 +122,11 @@ inline void l1ml_bdt_top(input_t x[n_features], score_t y[BDT::fn_classes(n_clas
 """
 
 
-def csim_sources(fw_dir: Path):
-    """The HLS project's C++ (conifer's top function, called through `l1ml_bdt_top`) for `csim.build`."""
+def csim_sources(fw_dir: Path, info: dict):
+    """The C++ of the xilinxhls project in `fw_dir` (conifer's top function, called through `l1ml_bdt_top`) for
+    `csim.build`; `info`: its convert.json."""
     from l1ml.firmware import csim
 
-    info = read_convert(fw_dir)
-    if info["backend"] != "xilinxhls":
-        raise L1mlError("C-simulation needs the xilinxhls project", path=fw_dir)
     prj = fw_dir / "conifer_prj"
     files = {}
     for name in ("BDT.h", "BDT.cpp", "parameters.h", f"{info['project']}.cpp", f"{info['project']}.h"):

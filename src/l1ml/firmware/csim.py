@@ -13,6 +13,7 @@ whole batches of events in one call, on every core.
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import hashlib
 import os
@@ -20,6 +21,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,9 @@ CXX = os.environ.get("CXX", "g++")
 FLAGS = ["-std=c++17", "-fPIC", "-shared", "-pthread", "-w",
          "-Wno-free-nonheap-object", "-Wno-mismatched-dealloc", "-Wno-mismatched-new-delete"]
 DRIVER_VERSION = 1
+LIBRARY = "libl1ml_csim.so"  # in the cache folder of a build, beside its sources
+DRIVER_FILE = "l1ml_csim_driver.cpp"
+BATCH_EVENTS = 16384  # events per call of the library when progress is shown
 
 
 @dataclass(frozen=True)
@@ -134,35 +139,63 @@ def build(sources: Sources) -> BuildResult:
     """Compile `sources` with the batch driver into a shared library, or reuse the cached one."""
     key = content_hash(sources)
     final = cache_root() / "csim" / key[:24]
-    library = final / "libl1ml_csim.so"
+    library = final / LIBRARY
     if library.is_file():
         return BuildResult(library, key, True, 0.0)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        for rel, text in sources.files.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        (tmp / "l1ml_csim_driver.cpp").write_text(driver_source(sources.top))
-        cmd = [CXX, sources.optimisation, *FLAGS, *(f"-I{d}" for d in sources.include_dirs), "l1ml_csim_driver.cpp", *sources.units,
-               "-o", library.name]
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        if proc.returncode != 0:
-            errors = [line for line in proc.stderr.splitlines() if "error" in line][:5]
-            raise L1mlError("g++ failed to compile the firmware C-simulation:\n  " + "\n  ".join(errors or proc.stderr.splitlines()[-5:]),
-                            path=tmp)
-        (tmp / "build.txt").write_text(" ".join(cmd) + f"\n{compiler_version()}\ncompile seconds: {seconds:.1f}\n")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process built the same key meanwhile: theirs is identical
-            pass
+        _write_sources(tmp, sources)
+        seconds = _compile(tmp, sources)
+        _into_cache(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return BuildResult(library, key, False, seconds)
+
+
+def _write_sources(folder: Path, sources: Sources) -> None:
+    try:
+        for rel, text in {**sources.files, DRIVER_FILE: driver_source(sources.top)}.items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    except OSError as exc:
+        raise _cache_error("cannot write the C-simulation sources into the cache", exc, folder) from None
+
+
+def _compile(folder: Path, sources: Sources) -> float:
+    """g++ in `folder`: the library and `build.txt` (the command, the compiler); returns the compile time in seconds."""
+    cmd = [CXX, sources.optimisation, *FLAGS, *(f"-I{d}" for d in sources.include_dirs), DRIVER_FILE, *sources.units,
+           "-o", LIBRARY]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        errors = [line for line in proc.stderr.splitlines() if "error" in line][:5]
+        raise L1mlError("g++ failed to compile the firmware C-simulation:\n  " + "\n  ".join(errors or proc.stderr.splitlines()[-5:]),
+                        path=folder)
+    try:
+        (folder / "build.txt").write_text(" ".join(cmd) + f"\n{compiler_version()}\ncompile seconds: {seconds:.1f}\n")
+    except OSError as exc:
+        raise _cache_error("cannot write into the cache", exc, folder) from None
+    return seconds
+
+
+def _into_cache(built: Path, final: Path) -> None:
+    """Rename a finished build folder to its place in the cache. Another process may have put the same content-hashed
+    build there first (the rename then fails because the folder exists): theirs is identical and stays. Any other
+    failure (a full disk, no permission, ...) is an error naming the folder."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(built, final)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) and (final / LIBRARY).is_file():
+            return
+        raise _cache_error("cannot store the compiled C-simulation in the cache", exc, final) from None
+
+
+def _cache_error(what: str, exc: OSError, path: Path) -> L1mlError:
+    return L1mlError(f"{what}: {exc.strerror or exc} (set L1ML_CACHE to a writable folder with free space)", path=path)
 
 
 class CsimLibrary:
@@ -177,12 +210,21 @@ class CsimLibrary:
         self.n_out = self._lib.l1ml_csim_n_out()
         self.threads = threads or len(os.sched_getaffinity(0))
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """The firmware's outputs for the events `x`; with `progress`, in batches of BATCH_EVENTS: progress(0, events)
+        before the first, progress(events done, events) after each."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"the firmware takes {self.n_in} inputs per event; got an array of shape {x.shape}")
         out = np.empty((len(x), self.n_out), dtype=np.float64)
-        self._lib.l1ml_csim_batch(x.ctypes.data, out.ctypes.data, len(x), self.threads)
+        step = BATCH_EVENTS if progress else max(len(x), 1)
+        if progress:
+            progress(0, len(x))
+        for start in range(0, len(x), step):
+            end = min(start + step, len(x))
+            self._lib.l1ml_csim_batch(x[start:end].ctypes.data, out[start:end].ctypes.data, end - start, self.threads)
+            if progress:
+                progress(end, len(x))
         return out
 
 

@@ -6,20 +6,18 @@ from __future__ import annotations
 import numpy as np
 
 from l1ml.emulate.network import EXACT_BITS, EmulatorUnsupported
-from l1ml.quantize.fixedpoint import FixedType, parse_fixed
+from l1ml.quantize.fixedpoint import FixedType, parse_precision
 
 SUPPORTED = ("Input", "Dense", "Activation", "Merge")
 
 
 def hls_type(precision) -> FixedType:
-    """An hls4ml precision object as a FixedType."""
-    name = type(precision).__name__
-    if "IntegerPrecisionType" in name:
-        return parse_fixed(f"ap_{'' if precision.signed else 'u'}int<{precision.width}>")
-    if "FixedPrecisionType" not in name or getattr(precision, "saturation_bits", 0):
-        raise EmulatorUnsupported(f"type {precision} ({name})")
-    sign = "" if precision.signed else "u"
-    return parse_fixed(f"ap_{sign}fixed<{precision.width},{precision.integer},AP_{precision.rounding_mode},AP_{precision.saturation_mode}>")
+    """An hls4ml precision (object or string, in any of hls4ml's spellings) as a FixedType; EmulatorUnsupported if it is
+    not a fixed-point or integer type."""
+    try:
+        return parse_precision(precision)
+    except ValueError as exc:
+        raise EmulatorUnsupported(f"type {exc}") from None
 
 
 def spec_from_hls4ml(hls_model) -> dict:

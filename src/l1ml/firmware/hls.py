@@ -4,7 +4,10 @@ C-simulation equals the QKeras model bit for bit.
 The recipe (checked by firmware_tests/ on trained models, test events and adversarial inputs):
 - the input type is the run's input type, not hls4ml's default `ap_fixed<16,6>`;
 - a linear `QActivation(quantized_bits)` right after a dense layer is removed by hls4ml's optimisers
-  without its type being carried over, so the dense layer's result type is set to it;
+  without its type being carried over, so the dense layer's result type is set to it (and that of the linear
+  activation hls4ml splits off the dense layer, else ap_fixed<16,6>);
+- a QActivation's type is l1ml's reading of its quantiser (`l1ml.quantize.qkeras_types.activation_type`): hls4ml
+  reads `keep_negative=False` and `symmetric` as if they were not given;
 - every other type is what `config_from_keras_model(granularity="name")` reads off the QKeras
   quantisers: `ap_fixed<W,I,AP_RND_CONV,AP_SAT>` / `ap_ufixed<...>`, with accumulators wide enough
   for the exact sums of the layers l1ml builds.
@@ -48,17 +51,23 @@ def hls4ml_config(model, *, backend: str, reuse_factor: int) -> dict:
 
 def exact_config(model, input_type: str, *, backend: str, reuse_factor: int) -> dict:
     """hls4ml's configuration with the precisions that make the C-simulation equal QKeras (see the module doc)."""
+    from l1ml.firmware.keras_forms import qactivation_type
+
     cfg = hls4ml_config(model, backend=backend, reuse_factor=reuse_factor)
     layers = cfg["LayerName"]
     layers[model.input_names[0]]["Precision"]["result"] = input_type  # the input layer (Sequential models hide it)
     for layer in model.layers:
         if is_softmax(layer):
             layers[layer.name].update(_softmax_config(int(layer.output_shape[-1])))
-        if type(layer).__name__ != "QActivation" or not str(layer.activation).startswith("quantized_bits"):
+        if type(layer).__name__ != "QActivation":
+            continue
+        layers[layer.name]["Precision"]["result"] = str(qactivation_type(layer))  # hls4ml ignores keep_negative, symmetric
+        if not str(layer.activation).startswith("quantized_bits"):
             continue
         source = layer.inbound_nodes[0].inbound_layers
-        if type(source).__name__ in ("QDense", "Dense"):
-            layers[source.name]["Precision"]["result"] = layers[layer.name]["Precision"]["result"]
+        if type(source).__name__ in ("QDense", "Dense"):  # with the linear activation hls4ml splits off it (else ap_fixed<16,6>)
+            for name in (source.name, f"{source.name}_linear"):
+                layers.get(name, {}).setdefault("Precision", {})["result"] = layers[layer.name]["Precision"]["result"]
     return cfg
 
 
@@ -77,6 +86,9 @@ def _softmax_config(n_classes: int) -> dict:
         "TableSize": 4096,
         "exp_table_t": "ap_fixed<18,2,AP_RND,AP_SAT>", "inv_table_t": "ap_fixed<18,2,AP_RND,AP_SAT>",
         "inv_inp_t": f"ap_ufixed<18,{sum_bits},AP_RND,AP_SAT>",
+        # x_max - x indexes the exp table by its top 12 bits: in [0, 16), saturated (exp(-16) < 1e-6), that is 1/256 steps;
+        # hls4ml's default keeps the logits' integer bits (1/16 steps for 9-bit logits: probabilities off by 0.015)
+        "inp_norm_t": "ap_ufixed<18,4,AP_RND,AP_SAT>",
         "Precision": {"accum": f"ap_fixed<18,{sum_bits + 1},AP_RND,AP_SAT>", "result": "ap_ufixed<16,0,AP_RND_CONV,AP_SAT>"},
     }
 

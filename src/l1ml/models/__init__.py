@@ -1,1 +1,2 @@
-"""Model definitions (dense autoencoder, encoder-only VAE, xgboost BDTs). Arrives with `l1ml train` (issue 3)."""
+"""Models: the networks (dense autoencoder, encoder-only VAE; float and QKeras), xgboost BDTs and the types of their
+firmware, and Keras/QKeras loading and saving in one place (`keras`)."""

@@ -1,7 +1,8 @@
 """Keras and QKeras models in one place: saving (architecture JSON + HDF5 weights, the portable form hls4ml reads)
-and loading what l1ml saved or what users bring (architecture JSON + weights, or one full-model .h5), with the
-QKeras custom objects; a file that cannot be read is an error naming that file. TensorFlow is imported here, so
-modules that must stay quick import this one inside the function that needs it."""
+and loading what l1ml saved or what users bring (architecture JSON + weights, one full-model .h5, or a SavedModel
+folder), with the QKeras custom objects; a file that cannot be read is an error naming that file. Also the
+rebuilding of a model with some layers replaced. TensorFlow is imported here, so modules that must stay quick import
+this one inside the function that needs it."""
 
 from __future__ import annotations
 
@@ -65,11 +66,15 @@ def load_model(out_dir: Path):
 
 
 def load_keras(arch: Path, weights: Path | None):
-    """A Keras/QKeras model from an architecture JSON and HDF5 weights, or from one full-model .h5 file. A file that
-    cannot be read is an L1mlError naming that file."""
+    """A Keras/QKeras model from an architecture JSON and HDF5 weights, from one full-model .h5 file, or from a
+    SavedModel folder. A file that cannot be read is an L1mlError naming that file."""
     for path in (arch, weights):
-        if path is not None and not Path(path).is_file():
+        if path is not None and not Path(path).exists():
             raise L1mlError("no such file", path=path)
+    if Path(arch).is_dir() and not (Path(arch) / "saved_model.pb").is_file():
+        raise L1mlError("a folder that is not a SavedModel (no saved_model.pb)", path=arch)
+    if Path(arch).is_dir() and weights is not None:
+        raise L1mlError("a SavedModel folder holds its weights; give no --weights", path=weights)
     if weights is None:
         return _loading(arch, "the Keras model", lambda: tf.keras.models.load_model(arch, custom_objects=qkeras_objects(),
                                                                                    compile=False))
@@ -82,10 +87,30 @@ def _model_from_json(text: str):
     config = json.loads(text)
     if not isinstance(config, dict) or not {"class_name", "config"} <= config.keys():
         raise ValueError("expected a JSON object with class_name and config")
-    model = tf.keras.models.model_from_json(text, custom_objects=qkeras_objects())
+    _mark_quantiser_objects(config)
+    model = tf.keras.models.model_from_json(json.dumps(config), custom_objects=qkeras_objects())
     if not isinstance(model, tf.keras.Model):
         raise ValueError(f"a {type(model).__name__}, not a Keras model")
     return model
+
+
+def _mark_quantiser_objects(config: dict) -> None:
+    """Let Keras deserialise the quantiser objects of QActivation layers.
+
+    A QActivation built from a quantiser object (`QActivation(quantized_bits(8, 3))`) writes it into the JSON as a
+    nested object, and QActivation.from_config passes that dict on unread (only QKeras' other layers deserialise their
+    quantisers). Keras' JSON reader deserialises a nested object that is marked as passively serialised, which is how
+    a full-model .h5 stores it, so the same mark makes the JSON form load.
+    """
+    layers = config.get("config", {}).get("layers", []) if isinstance(config.get("config"), dict) else []
+    for layer in layers:
+        if not isinstance(layer, dict):
+            continue
+        if layer.get("class_name") in ("Sequential", "Functional", "Model"):
+            _mark_quantiser_objects(layer)
+        activation = layer.get("config", {}).get("activation")
+        if layer.get("class_name") == "QActivation" and isinstance(activation, dict) and "class_name" in activation:
+            activation["__passive_serialization__"] = True
 
 
 def _loading(path: Path, what: str, load: Callable[[], object]):
@@ -95,3 +120,36 @@ def _loading(path: Path, what: str, load: Callable[[], object]):
     except (ValueError, OSError, KeyError, TypeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise L1mlError(f"cannot load {what}: {reason}", path=path) from None
+
+
+def quantiser_config(quantiser) -> tuple[str, dict]:
+    """(class name, configuration) of a QKeras quantiser object, or of a Keras activation function (no configuration)."""
+    if hasattr(quantiser, "get_config"):
+        return type(quantiser).__name__, quantiser.get_config()
+    return getattr(quantiser, "__name__", type(quantiser).__name__), {}
+
+
+def rebuild(model, replace: Callable[[object], list | None]):
+    """A copy of `model` (a new functional model with new layers) in which `replace(layer)` gives, for each layer, the
+    (new layer, weights or None) pairs to apply in sequence in its place: None keeps a copy of the layer, [] passes its
+    input through. Layers given weights None keep the weights Keras gives them when they are built."""
+    inputs = [tf.keras.Input(batch_shape=t.shape, dtype=t.dtype, name=name) for t, name in zip(model.inputs, model.input_names)]
+    tensors = {id(old): new for old, new in zip(model.inputs, inputs)}
+    weights = []
+    with quiet_qkeras_serialisation():
+        for layer in model.layers:
+            if type(layer).__name__ == "InputLayer":
+                continue
+            x = tf.nest.map_structure(lambda t: tensors[id(t)], layer.input)
+            pieces = replace(layer)
+            for piece, values in [(type(layer).from_config(layer.get_config()), layer.get_weights())] if pieces is None else pieces:
+                x = piece(x)
+                weights.append((piece, values))
+            tensors[id(layer.output)] = x
+    outputs = [tensors[id(t)] for t in model.outputs]
+    new = tf.keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs, name=model.name)
+    for piece, values in weights:
+        if values is not None:
+            piece.set_weights(values)
+    return new
+

@@ -1,5 +1,5 @@
 """Quantisation: fixed-point types shared by training, conversion and verification."""
 
-from l1ml.quantize.fixedpoint import FixedType, parse_fixed
+from l1ml.quantize.fixedpoint import FixedType, parse_fixed, parse_precision
 
-__all__ = ["FixedType", "parse_fixed"]
+__all__ = ["FixedType", "parse_fixed", "parse_precision"]

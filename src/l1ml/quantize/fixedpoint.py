@@ -15,6 +15,7 @@ same bit pattern.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -25,8 +26,6 @@ OVERFLOW_MODES = ("AP_WRAP", "AP_SAT", "AP_SAT_ZERO", "AP_SAT_SYM")
 MAX_WIDTH = 1024  # AP_INT_MAX_W, the default limit of the HLS headers
 MAX_EMULATED_WIDTH = 62  # quantize() works in int64
 FLOAT32_EXACT_WIDTH = 24  # float32 (24-bit significand) holds every value of a type up to this wide
-
-_TYPE_RE = re.compile(r"^\s*(ap_fixed|ap_ufixed|ap_int|ap_uint)\s*<\s*([^>]*)>\s*$")
 
 
 @dataclass(frozen=True)
@@ -180,19 +179,58 @@ def _overflow(codes: np.ndarray, t: FixedType) -> np.ndarray:
 
 
 def parse_fixed(text: str) -> FixedType:
-    """Parse an HLS type string. Raises ValueError with the reason if it is not a valid type."""
-    m = _TYPE_RE.match(text) if isinstance(text, str) else None
-    if not m and isinstance(text, str) and "<" in text and ">" not in text:
+    """Parse an HLS type string in any spelling `parse_precision` reads. Raises ValueError with the reason if it is not
+    a valid type."""
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not an HLS type: expected a string such as \"ap_fixed<16,6>\"")
+    return parse_precision(text)
+
+
+def parse_precision(value) -> FixedType:
+    """The one parser of fixed-point precisions: an HLS type string or one of hls4ml's precision objects.
+
+    Strings: `ap_fixed<W,I[,Q[,O[,N]]]>`, `ap_ufixed<...>`, `ap_int<W>`, `ap_uint<W>`, and hls4ml's own spellings without
+    the `ap_` prefix and modes (`fixed<14,7,RND_CONV,SAT,0>`, `ufixed<...>`, `int<W>`, `uint<W>`). Objects:
+    hls4ml's `FixedPrecisionType` and `IntegerPrecisionType` (by class name, so that this module needs no hls4ml),
+    or a `NamedType` holding one. Anything else is a ValueError naming the form.
+
+    >>> str(parse_precision("fixed<14,7,RND_CONV,SAT,0>")), str(parse_precision("uint<3>"))
+    ('ap_fixed<14,7,AP_RND_CONV,AP_SAT>', 'ap_uint<3>')
+    """
+    if isinstance(value, str):
+        return _parse_type_string(value)
+    classes = [c.__name__ for c in type(value).__mro__]
+    if "NamedType" in classes:
+        return parse_precision(value.precision)
+    refused = next((c for c in classes if c in _NOT_FIXED_POINT), None)
+    if refused is None and ("FixedPrecisionType" in classes or "IntegerPrecisionType" in classes):
+        return _parse_type_string(str(value))
+    why = _NOT_FIXED_POINT.get(refused, "not a fixed-point or integer precision")
+    raise ValueError(f"{value} ({type(value).__name__}) is not an HLS type l1ml can use: {why}")
+
+
+# hls4ml precision classes whose str() looks like an integer type but whose values are something else
+_NOT_FIXED_POINT = {
+    "ExponentPrecisionType": "it holds the exponents of power-of-two values, not the values",
+    "XnorPrecisionType": "its one bit encodes -1 and +1 (binary networks)",
+    "FloatPrecisionType": "a floating-point type",
+    "StandardFloatPrecisionType": "a floating-point type",
+}
+_TYPE_RE = re.compile(r"^\s*(?:ap_)?(u?)(fixed|int)\s*<\s*([^<>]*)>\s*$")
+_FORMS = "expected ap_fixed<W,I[,Q[,O[,N]]]>, ap_ufixed<...>, ap_int<W> or ap_uint<W> (hls4ml's fixed<...>, ufixed<...>, int<W>, uint<W> too)"
+
+
+def _parse_type_string(text: str) -> FixedType:
+    m = _TYPE_RE.match(text)
+    if not m and "<" in text and ">" not in text:
         raise ValueError(f"{text!r} is cut short: inside YAML braces or brackets a comma ends the value, "
                          f"so write the type in quotes, e.g. \"ap_fixed<16,6>\"")
     if not m:
-        raise ValueError(
-            f"{text!r} is not an HLS type: expected ap_fixed<W,I[,Q[,O]]>, ap_ufixed<W,I[,Q[,O]]>, ap_int<W> or ap_uint<W>"
-        )
-    kind, args_text = m.group(1), m.group(2)
-    args = [a.strip() for a in args_text.split(",")]
-    signed = kind in ("ap_fixed", "ap_int")
-    if kind in ("ap_int", "ap_uint"):
+        hint = ": hls4ml infers it during conversion" if text.strip().lower() == "auto" else ""
+        raise ValueError(f"{text!r} is not an HLS type{hint}: {_FORMS}")
+    signed, kind = not m.group(1), f"ap_{m.group(1)}{m.group(2)}"
+    args = [a.strip() for a in m.group(3).split(",")]
+    if m.group(2) == "int":
         if len(args) != 1:
             raise ValueError(f"{text!r}: {kind} takes one parameter, the width")
         width = _int_arg(args[0], "W", text)
@@ -201,11 +239,17 @@ def parse_fixed(text: str) -> FixedType:
     if not 2 <= len(args) <= 5:
         raise ValueError(f"{text!r}: {kind} takes W, I and optionally the rounding and overflow modes")
     width, integer = _int_arg(args[0], "W", text), _int_arg(args[1], "I", text)
-    rounding = args[2] if len(args) > 2 else "AP_TRN"
-    overflow = args[3] if len(args) > 3 else "AP_WRAP"
+    rounding = _mode(args[2]) if len(args) > 2 else "AP_TRN"
+    overflow = _mode(args[3]) if len(args) > 3 else "AP_WRAP"
     if len(args) == 5 and _int_arg(args[4], "N", text) != 0:
         raise ValueError(f"{text!r}: saturation bits N other than 0 are not supported")
     return FixedType(width, integer, signed, rounding, overflow)
+
+
+def _mode(text: str) -> str:
+    """A rounding or overflow mode as the HLS headers name it: hls4ml writes RND_CONV for AP_RND_CONV."""
+    mode = text.upper()
+    return mode if mode.startswith("AP_") else f"AP_{mode}"
 
 
 def _int_arg(s: str, name: str, text: str) -> int:
@@ -213,3 +257,53 @@ def _int_arg(s: str, name: str, text: str) -> int:
         return int(s)
     except ValueError:
         raise ValueError(f"{text!r}: {name}={s!r} is not an integer") from None
+
+
+def fraction_bits(values) -> int:
+    """The fewest fractional bits F >= 0 with which every one of `values` is exact (every value x 2**F an integer).
+
+    >>> fraction_bits([0.75, -2.0, 0.125]), fraction_bits([3.0, 0.0])
+    (3, 0)
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(v)):
+        raise ValueError("NaN or infinite values have no fixed-point type")
+    mantissa, exponent = np.frexp(v[v != 0])
+    codes = np.ldexp(mantissa, 53).astype(np.int64)  # every float64 is an integer code times 2**(exponent - 53)
+    trailing = np.log2((codes & -codes).astype(np.float64)).astype(np.int64)  # of the lowest set bit, a power of two
+    return max(int(np.max(53 - exponent - trailing)), 0) if codes.size else 0
+
+
+def range_type(fractional: int, lo: float, hi: float, *, signed: bool = True, max_width: int = FLOAT32_EXACT_WIDTH) -> FixedType:
+    """The narrowest type with `fractional` fractional bits that holds every multiple of its LSB in [lo, hi]: signed
+    (I >= 1, W >= 2, as QKeras' quantized_bits needs), or unsigned (I >= 0) for lo >= 0 with signed=False. ValueError
+    if it would be wider than `max_width` bits.
+
+    >>> str(range_type(2, -3.0, 5.75)), str(range_type(3, 0.0, 1.5, signed=False))
+    ('ap_fixed<6,4>', 'ap_ufixed<4,1>')
+    """
+    top, bottom = math.floor(math.ldexp(hi, fractional)), math.ceil(math.ldexp(lo, fractional))
+    if not signed and bottom < 0:
+        raise ValueError(f"an unsigned type cannot hold {lo}")
+    sign = 1 if signed else 0
+    width = max(top.bit_length() + sign if top > 0 else 1, (-bottom - 1).bit_length() + 1 if bottom < 0 else 1)
+    integer = width - fractional
+    if integer < sign:  # QKeras' quantized_bits(W, I-1) fails on a negative power of 2
+        width, integer = width + sign - integer, sign
+    width = max(width, 1 + sign)
+    name = "ap_fixed" if signed else "ap_ufixed"
+    if width > max_width:
+        raise ValueError(f"the values need a {width}-bit type ({name}<{width},{integer}>) to be held exactly; at most "
+                         f"{max_width} bits here")
+    return FixedType(width, integer, signed)
+
+
+def holding_type(values, max_width: int = FLOAT32_EXACT_WIDTH) -> FixedType:
+    """The narrowest signed `ap_fixed` (with I >= 1, W >= 2) that holds every one of `values` exactly; ValueError if it
+    would be wider than `max_width` bits.
+
+    >>> str(holding_type([0.75, -2.0, 0.125])), str(holding_type([-4.0]))
+    ('ap_fixed<5,2>', 'ap_fixed<3,3>')
+    """
+    v = np.asarray(values, dtype=np.float64)
+    return range_type(fraction_bits(v), float(v.min()) if v.size else 0.0, float(v.max()) if v.size else 0.0, max_width=max_width)

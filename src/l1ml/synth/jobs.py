@@ -10,11 +10,14 @@ Kinds: `hls` (C-synthesis and the later steps with Vitis HLS or Vivado HLS), `ve
 run: the C-simulation checks, no FPGA tools) and `ghdl` (conifer's VHDL testbench under GHDL on test
 vectors, compared with the expected scores).
 
+Which project of TARGET/firmware/ a job runs on (`l1ml.firmware.project`): the first one synthesised with HLS
+(hls), C-simulated (verify) or simulated with GHDL (ghdl), unless --firmware names one.
+
 Memory rule (when neither --mem nor the config gives one): HLS of an unrolled design grows with its
 multipliers or tree nodes. Two small tutorial-size networks peaked at 0.96 GB (Vivado HLS 2019.2) and 2.3 GB
 (Vitis HLS 2022.2) in the logs of ../shared/fixtures; large models need 32-50 GB (published cases). l1ml asks
-2 GB + 0.5 GB per 1 000 multipliers (weights / ReuseFactor), or + 0.25 GB per 1 000 tree nodes, and never
-less than the floor (default 8 GB).
+2 GB + 0.5 GB per 1 000 multipliers (weights / ReuseFactor), or + 0.25 GB per 1 000 tree nodes (each project's
+`synthesis_memory_gb`), and never less than the floor (default 8 GB).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from l1ml.errors import L1mlError
+from l1ml.firmware.project import CSIM, GHDL, FirmwareProject, projects_in, select_project
 from l1ml.runs import tree_hash
 
 KINDS = ("hls", "verify", "ghdl")
@@ -44,7 +48,7 @@ class JobSpec:
     kind: str
     model: str  # a readable name: the run's or folder's name
     target: str  # the run or BYO folder
-    project: str  # the firmware project folder that is copied (hls: HLS project; ghdl: conifer VHDL project)
+    project: str  # the FirmwareProject's project_dir: what hls and ghdl jobs copy
     tool: str  # "vitis" / "vivado" (HLS), "l1ml", "ghdl"
     part: str
     clock_ns: float
@@ -63,48 +67,27 @@ class JobSpec:
         return hashlib.sha256(f"{self.kind}|{self.project_hash}|{','.join(self.steps)}|{self.tool}".encode()).hexdigest()[:24]
 
 
-def estimate_memory_gb(project: Path, floor_gb: float = DEFAULT_FLOOR_GB) -> float:
-    """The documented rule of the module docstring."""
-    conifer_ensemble = project.parent / "ensemble.json"
-    if conifer_ensemble.is_file():
-        ensemble = json.loads(conifer_ensemble.read_text())
-        nodes = sum(len(t["feature"]) for r in ensemble["trees"] for t in r)
-        estimate = 2.0 + 0.25 * nodes / 1000
-    else:
-        config = _yaml(project.parent / "hls4ml_config.yaml")
-        reuse = max(1, int(config.get("Model", {}).get("ReuseFactor", 1)))
-        weights = _count_weights(project)
-        estimate = 2.0 + 0.5 * weights / reuse / 1000
-    return round(max(floor_gb, estimate), 1)
+def estimate_memory_gb(project: FirmwareProject, floor_gb: float = DEFAULT_FLOOR_GB) -> float:
+    """The documented rule of the module docstring (each project estimates its own synthesis)."""
+    return round(max(floor_gb, project.synthesis_memory_gb()), 1)
 
 
 def _configured_memory_gb(target: Path) -> float | None:
     """`firmware.synth_mem_gb` of a training run's config, if it sets one."""
-    value = (_yaml(target / "config.yaml").get("firmware") or {}).get("synth_mem_gb")
+    import yaml
+
+    path = target / "config.yaml"
+    config = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    value = (config.get("firmware") or {}).get("synth_mem_gb")
     return float(value) if value else None
 
 
-def _yaml(path: Path) -> dict:
-    import yaml
-
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-
-
-def _count_weights(project: Path) -> int:
-    """Weights of an hls4ml project: the sizes of the `w<N>` arrays in firmware/weights/."""
-    import re
-
-    total = 0
-    for header in (project / "firmware" / "weights").glob("w*.h"):
-        m = re.search(r"\w+\s+w\d+\[(\d+)\]", header.read_text()[:2000])
-        total += int(m.group(1)) if m else 0
-    return total
-
-
-def project_dir(firmware: Path) -> Path:
-    """The HLS project folder of a converted firmware folder: what a synthesis job copies and hashes."""
-    info = json.loads((firmware / "convert.json").read_text())
-    return firmware / ("conifer_prj" if info.get("tool") == "conifer" else "hls4ml_prj")
+#: which projects a job of each kind runs on (the first one, unless --firmware names one)
+KIND_PROJECTS = {
+    "hls": ("synthesised with HLS", lambda p: p.build_script is not None),
+    "verify": ("C-simulated", lambda p: p.simulated_by == CSIM),
+    "ghdl": ("simulated with GHDL", lambda p: p.simulated_by == GHDL),
+}
 
 
 def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], mem_gb: float | None, time_s: int,
@@ -115,40 +98,36 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
         from l1ml.runfolder import require_trained
 
         require_trained(target, "synth submit", check_events=kind == "verify")
-    fw_root = target / "firmware"
-    found = {p.parent.name: p.parent for p in fw_root.glob("*/convert.json")}
-    if not found:
-        raise L1mlError("no converted firmware; run `l1ml convert` first", path=target)
     if kind not in KINDS:
         raise L1mlError(f"unknown job kind; choose one of {', '.join(KINDS)}", key="--kind", value=kind)
     bad = [s for s in steps if s not in STEPS]
     if bad:
         raise L1mlError(f"unknown step; choose from {', '.join(STEPS)}", key="--steps", value=bad[0])
-    if kind == "ghdl":
-        backend = "vhdl"
-    elif backend is None:
-        backend = next((b for b in ("vitis", "vivado", "xilinxhls") if b in found), None)
-    if backend not in found:
-        raise L1mlError(f"no {backend} project (found: {', '.join(sorted(found))})", path=fw_root, key="--backend",
-                        value=backend)
-    fw = found[backend]
-    info = json.loads((fw / "convert.json").read_text())
-    project = project_dir(fw)
+    role, fits = KIND_PROJECTS[kind]
+    project = select_project(target, backend, fits, role)
     if kind == "hls":
-        tool = "vivado" if backend == "vivado" else "vitis"
-        script = "build_hls.tcl" if info.get("tool") == "conifer" else "build_prj.tcl"
+        tool, script = project.hls_tool, project.build_script
         mem = mem_gb if mem_gb is not None else _configured_memory_gb(target) or estimate_memory_gb(project, floor_gb)
     else:
         tool, script = ("l1ml" if kind == "verify" else "ghdl"), ""
         mem = mem_gb if mem_gb is not None else SMALL_JOB_GB
     # a training run is named by its config name and run id (runs/<name>/<id>), a --out folder by its name
     model = f"{target.parent.name}/{target.name}" if (target / "run.json").is_file() else target.name
-    hw_target = info.get("target") or info.get("source", {}).get("target")
-    spec_extra = {"hw_target": hw_target} if hw_target else {}
-    return JobSpec(kind=kind, model=model, target=str(target), extra=spec_extra, project=str(project), tool=tool,
-                   part=info.get("part", ""), clock_ns=float(info.get("clock_period_ns") or 0), steps=list(steps),
-                   mem_gb=float(mem), time_s=time_s, cpus=cpus, project_hash=tree_hash(project if kind != "verify" else fw),
+    info = project.info
+    spec_extra = {"hw_target": project.hw_target} if project.hw_target else {}
+    hashed = project.folder if kind == "verify" else project.project_dir
+    return JobSpec(kind=kind, model=model, target=str(target), extra=spec_extra, project=str(project.project_dir),
+                   tool=tool, part=info.get("part", ""), clock_ns=float(info.get("clock_period_ns") or 0),
+                   steps=list(steps), mem_gb=float(mem), time_s=time_s, cpus=cpus, project_hash=tree_hash(hashed),
                    build_script=script, settings=settings, container=container)
+
+
+def _project_of(spec: JobSpec) -> FirmwareProject:
+    """The converted project a job spec names (by its project folder)."""
+    found = [p for p in projects_in(spec.target) if str(p.project_dir) == spec.project]
+    if not found:
+        raise L1mlError("the job's firmware project is no longer there", path=spec.project)
+    return found[0]
 
 
 # the job folder -----------------------------------------------------------------------------------------------
@@ -236,7 +215,7 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
         if spec.kind == "hls":
             _write_hls(tmp, job_id, spec)
         elif spec.kind == "verify":
-            options = "" if "xilinxhls" in spec.project else f" --backend {shlex.quote(Path(spec.project).parent.name)}"
+            options = f" --backend {shlex.quote(_project_of(spec).backend)}"
             if (Path(spec.target) / "byo.json").is_file():  # a model converted with --out: verify on random grid inputs
                 options += f" --random {spec.extra.get('random_events', 20000)}"
             (tmp / "run.sh").write_text(RUN_VERIFY.format(job_id=job_id, model=spec.model, python=shlex.quote(sys.executable),
@@ -272,14 +251,14 @@ def _write_vectors(folder: Path, spec: JobSpec, n_events: int = 500) -> int:
     """Test vectors for the VHDL: grid inputs and the scores the HLS firmware gives (its bit-exact emulation)."""
     import numpy as np
 
-    from l1ml.quantize.fixedpoint import parse_fixed
-    from l1ml.verify.bdt import project_emulator
     from l1ml.verify.bitexact import adversarial_inputs
+    from l1ml.verify.subjects import verified_project
 
-    emulator, info = project_emulator(Path(spec.target) / "firmware" / "xilinxhls")
-    vt = parse_fixed(json.loads((Path(spec.project).parent / "convert.json").read_text())["types"]["input"])
+    reference = verified_project(Path(spec.target), None)  # the C-simulated project the VHDL must equal
+    emulator, _ = reference.emulator()
+    vt = _project_of(spec).input_type
     t = emulator.input_type
-    x = t.quantize(adversarial_inputs(t, info["n_features"], n_random=n_events))
+    x = t.quantize(adversarial_inputs(t, reference.info["n_features"], n_random=n_events))
     scores = emulator.predict(x)
     out = folder / "vectors"
     out.mkdir()

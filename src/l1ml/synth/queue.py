@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,15 +92,19 @@ def status(db: JobDB | None = None) -> list[Job]:
     return db.jobs()
 
 
-def wait(job_ids: list[str], db: JobDB | None = None, timeout_s: float | None = None, poll_s: float = 1.0) -> list[Job]:
+def wait(job_ids: list[str], db: JobDB | None = None, timeout_s: float | None = None, poll_s: float = 1.0,
+         progress: Callable[[list[Job]], None] | None = None) -> list[Job]:
     """Wait until the given jobs have ended, by default every job that no wait has reported yet (those queued or
-    running, and those that ended since): each is reported once by a wait without arguments."""
+    running, and those that ended since): each is reported once by a wait without arguments. `progress` gets the jobs
+    after every look at them."""
     db = db or JobDB()
     ids = [db.get(j).id for j in job_ids] if job_ids else [j.id for j in db.jobs(None, "reported IS NULL")]
     deadline = None if timeout_s is None else time.time() + timeout_s
     while True:
         status(db)
         jobs = [db.get(j) for j in ids]
+        if progress:
+            progress(jobs)
         if all(j.state in FINAL for j in jobs):
             db.mark_reported(ids)
             return jobs

@@ -4,6 +4,7 @@ baseline result (same tool version and part): clock 1 %, latency and interval 2 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from l1ml.synth.reports import parse_report
@@ -48,6 +49,40 @@ def collect_reports(job_dir: Path, spec: dict, started: float) -> dict:
 def _top_report(paths: list[Path]) -> Path | None:
     """The top function's report: hls4ml and conifer name it after the project, the shortest name among them."""
     return min(paths, key=lambda p: len(p.name)) if paths else None
+
+
+@dataclass
+class BudgetCheck:
+    """A job's C-synthesis result against its hw target: the rows, whether all are within budget, and, when that cannot
+    be said (`within` is None), why not."""
+
+    rows: list[dict]
+    within: bool | None
+    unknown_because: str | None = None
+
+    def to_result(self) -> dict:
+        """The keys of a job's result.json."""
+        return {"budget": self.rows, "within_budget": self.within, "budget_unknown": self.unknown_because}
+
+
+def check_budget(kind: str, steps: list[str], csynth: dict | None, hw_target: str | None) -> BudgetCheck:
+    """The budget comparison of a finished job of `kind` that ran `steps`, with the hw target its project was converted
+    for (a name, or None when the project records none)."""
+    from l1ml.config.hw import load_target
+    from l1ml.errors import L1mlError
+
+    if kind != "hls":
+        return BudgetCheck([], None, f"a {kind} job synthesises nothing")
+    if not csynth:
+        return BudgetCheck([], None, f"no C-synthesis report (steps run: {', '.join(steps) or 'none'})")
+    if not hw_target:
+        return BudgetCheck([], None, "the firmware project records no hw target (its convert.json names none)")
+    try:
+        target = load_target(hw_target)
+    except L1mlError as exc:
+        return BudgetCheck([], None, f"hw target {hw_target!r} cannot be read: {exc}")
+    rows = against_budget(csynth, target)
+    return BudgetCheck(rows, all(row["ok"] for row in rows))
 
 
 def against_budget(csynth: dict, target) -> list[dict]:

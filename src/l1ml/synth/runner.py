@@ -125,8 +125,9 @@ def run(job_dir: Path, state_dir: Path) -> dict:
 
 def save_result(db, job_dir: Path, result: dict) -> None:
     """result.json in the job folder (atomically: the local queue reads it to recover), then the database."""
-    (job_dir / "result.json.tmp").write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(job_dir / "result.json.tmp", job_dir / "result.json")
+    from l1ml.runs import write_json_atomic
+
+    write_json_atomic(job_dir / "result.json", result)
     db.record(result["id"], result)
 
 
@@ -136,7 +137,7 @@ def finish(job_dir: Path, spec: dict, *, exit_code: int | None, killed_for: str 
     import socket
 
     from l1ml.synth.outcome import classify
-    from l1ml.synth.results import collect_reports
+    from l1ml.synth.results import check_budget, collect_reports
 
     log_path = job_dir / "job.log"
     log = log_path.read_text(errors="replace") if log_path.is_file() else ""
@@ -145,28 +146,14 @@ def finish(job_dir: Path, spec: dict, *, exit_code: int | None, killed_for: str 
                        time_limit=_duration(spec["time_s"]), killed_for=killed_for, slurm_state=slurm_state,
                        expects_report=True)
     version = job_dir / "tool_version.txt"
-    budget = _budget(reports.get("csynth"), spec.get("extra", {}).get("hw_target"))
+    budget = check_budget(spec["kind"], spec["steps"], reports.get("csynth"), spec.get("extra", {}).get("hw_target"))
     return {
         "id": spec["id"], "state": outcome.state, "message": outcome.message, "transient": outcome.transient,
         "exit_code": exit_code, "killed_for": killed_for, "started": started, "ended": time.time(),
         "host": socket.gethostname(), "peak_mem_gb": round(peak_bytes / 1024**3, 3) if peak_bytes else None,
         "tool_version": version.read_text().strip() if version.is_file() else None, "reports": reports,
-        "budget": budget, "within_budget": all(row["ok"] for row in budget) if budget else None,
+        **budget.to_result(),
     }
-
-
-def _budget(csynth: dict | None, hw_target: str | None) -> list[dict]:
-    """The C-synthesis result against the hw target the project was converted for."""
-    if not csynth or not hw_target:
-        return []
-    from l1ml.config.hw import load_target
-    from l1ml.errors import L1mlError
-    from l1ml.synth.results import against_budget
-
-    try:
-        return against_budget(csynth, load_target(hw_target))
-    except L1mlError:
-        return []
 
 
 def _duration(seconds: int) -> str:

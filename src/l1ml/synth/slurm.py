@@ -1,5 +1,5 @@
 """The Slurm backend: `sbatch --parsable` with the job's memory, time, cores (and partition and account), state from
-`squeue`/`scontrol` (and `sacct` where accounting is on), `scancel` to cancel.
+`scontrol` (and `sacct` where accounting is on), as JSON where this Slurm has it, `scancel` to cancel.
 
 Slurm enforces the memory request itself (cgroups, or `JobAcctGatherParams=OverMemoryKill`); the job's
 log then says `Exceeded job memory limit` and the state is OUT_OF_MEMORY or FAILED, both recorded as out
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -41,6 +42,114 @@ def _epoch(text: str | None) -> float | None:
         return dt.datetime.fromisoformat(text).timestamp() if text and text not in ("Unknown", "None") else None
     except ValueError:
         return None
+
+
+# Job states come from the JSON output of `scontrol --json show job` and `sacct --json` where this Slurm has it (Slurm
+# 23.02 and newer, with its data_parser plugin); older ones (Debian 12's 22.05, which `make test` runs) have no
+# `scontrol --json`, and their state comes from `scontrol show job -o` and `sacct -P`, whose fields are read by name.
+_NO_JSON: set[str] = set()  # the commands whose --json this Slurm lacks, found out once per process
+_NO_JSON_RE = re.compile(r"unrecognized option|invalid option|unknown option|data_parser|serializer", re.I)
+
+
+def json_output(cmd: list[str]) -> dict | None:
+    """`cmd` run with `--json`, parsed; None where this Slurm build has no JSON output for it. A query that fails
+    otherwise (a job the controller no longer knows) gives no jobs."""
+    if cmd[0] in _NO_JSON:
+        return None
+    proc = subprocess.run([cmd[0], "--json", *cmd[1:]], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        if _NO_JSON_RE.search(proc.stderr):
+            _NO_JSON.add(cmd[0])
+            return None
+        return {"jobs": []}
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        _NO_JSON.add(cmd[0])
+        return None
+    return data if isinstance(data, dict) else {"jobs": []}
+
+
+def controller_state(slurm_id: str) -> dict | None:
+    """The job as slurmctld knows it, or None once it has forgotten it (MinJobAge after the end)."""
+    data = json_output(["scontrol", "show", "job", slurm_id])
+    if data is not None:
+        jobs = data.get("jobs") or []
+        return from_job_record(jobs[0]) if jobs else None
+    proc = subprocess.run(["scontrol", "show", "job", "-o", slurm_id], capture_output=True, text=True, timeout=60)
+    return from_scontrol_text(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def accounting_state(slurm_id: str) -> dict | None:
+    """The job as Slurm's accounting recorded it, or None (accounting off, or no such job)."""
+    data = json_output(["sacct", "-X", "-j", slurm_id])
+    if data is not None:
+        jobs = data.get("jobs") or []
+        return from_sacct_record(jobs[0]) if jobs else None
+    proc = subprocess.run(["sacct", "-n", "-X", "-P", "-j", slurm_id, "-o", "State,ExitCode,NodeList"], capture_output=True,
+                          text=True, timeout=60)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    state, code, node = proc.stdout.strip().splitlines()[0].split("|")
+    return job_info(state.split()[0], code, node)
+
+
+def job_info(state: str, exit_text: str = "", node: str = "", reason: str = "", start: float | None = None,
+             end: float | None = None) -> dict:
+    """What the backend needs of a Slurm job: state, `code:signal`, node, reason, start and end (epoch seconds)."""
+    return {"state": state, "exit": exit_text, "node": node, "reason": reason, "start": start, "end": end}
+
+
+def from_scontrol_text(text: str) -> dict:
+    """`scontrol show job -o`: Key=Value pairs; a value may hold spaces (a path), so only the first of each key counts."""
+    fields: dict[str, str] = {}
+    for item in text.split():
+        key, eq, value = item.partition("=")
+        if eq:
+            fields.setdefault(key, value)
+    return job_info(fields.get("JobState", ""), fields.get("ExitCode", ""), fields.get("NodeList", ""), fields.get("Reason", ""),
+                    _epoch(fields.get("StartTime")), _epoch(fields.get("EndTime")))
+
+
+def from_job_record(job: dict) -> dict:
+    """A job of `scontrol --json show job` (or `squeue --json`), in any of the shapes Slurm's JSON has had: states as
+    a string or a list, the exit code as a wait status or an object, times as numbers or {set, number} objects."""
+    return job_info(_first(job.get("job_state")), _exit_text(job.get("exit_code")), job.get("nodes") or "",
+                    job.get("state_reason") or "", _time(job.get("start_time")), _time(job.get("end_time")))
+
+
+def from_sacct_record(job: dict) -> dict:
+    """A job of `sacct --json`."""
+    state, times = job.get("state") or {}, job.get("time") or {}
+    return job_info(_first(state.get("current")), _exit_text(job.get("exit_code")), job.get("nodes") or "",
+                    state.get("reason") or "", _time(times.get("start")), _time(times.get("end")))
+
+
+def _first(value) -> str:
+    return (value[0] if value else "") if isinstance(value, list) else value or ""
+
+
+def _number(value) -> int | None:
+    """A plain number, or Slurm's {"set": ..., "infinite": ..., "number": ...}."""
+    if isinstance(value, dict):
+        return value.get("number") if value.get("set", True) and not value.get("infinite") else None
+    return value
+
+
+def _time(value) -> float | None:
+    number = _number(value)
+    return float(number) if number else None
+
+
+def _exit_text(exit_code) -> str:
+    """`code:signal`, as `scontrol show job` prints ExitCode: from a wait status (Slurm 22.05's JSON) or from an object
+    with return_code and signal."""
+    if isinstance(exit_code, dict):
+        signal = exit_code.get("signal") or {}
+        signal_id = signal.get("id", signal.get("signal_id")) if isinstance(signal, dict) else None
+        return f"{_number(exit_code.get('return_code')) or 0}:{_number(signal_id) or 0}"
+    status = _number(exit_code) or 0
+    return f"{(status >> 8) & 0xFF}:{status & 0x7F}"
 
 
 def retries() -> int:
@@ -78,19 +187,12 @@ class SlurmBackend:
         self.db.update(job_id, backend_id=slurm_id, started=None)
 
     def state_of(self, slurm_id: str) -> dict:
-        """JobState, ExitCode, NodeList, StartTime of a job, from scontrol (or sacct once scontrol forgot it)."""
-        proc = subprocess.run(["scontrol", "show", "job", "-o", slurm_id], capture_output=True, text=True, timeout=60)
-        if proc.returncode == 0 and proc.stdout.strip():
-            fields = dict(item.split("=", 1) for item in proc.stdout.split() if "=" in item)
-            return {"state": fields.get("JobState", ""), "exit": fields.get("ExitCode", ""), "node": fields.get("NodeList", ""),
-                    "reason": fields.get("Reason", ""), "start": _epoch(fields.get("StartTime")), "end": _epoch(fields.get("EndTime"))}
-        if shutil.which("sacct"):
-            acct = subprocess.run(["sacct", "-n", "-X", "-P", "-j", slurm_id, "-o", "State,ExitCode,NodeList"],
-                                  capture_output=True, text=True, timeout=60)
-            if acct.returncode == 0 and acct.stdout.strip():
-                state, code, node = acct.stdout.strip().splitlines()[0].split("|")
-                return {"state": state.split()[0], "exit": code, "node": node, "reason": "", "start": None, "end": None}
-        return {"state": "UNKNOWN", "exit": "", "node": "", "reason": "", "start": None, "end": None}
+        """JobState, ExitCode, NodeList, Reason, StartTime and EndTime of a job, from the controller (`scontrol`) or, once
+        it forgot the job, from accounting (`sacct`)."""
+        info = controller_state(slurm_id)
+        if info is None and shutil.which("sacct"):
+            info = accounting_state(slurm_id)
+        return info or job_info("UNKNOWN")
 
     def schedule(self) -> list[str]:
         self.refresh()

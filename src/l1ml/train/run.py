@@ -16,8 +16,9 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,12 +26,16 @@ from l1ml.config.checks import check_train_config
 from l1ml.config.loader import load_config
 from l1ml.config.train import BdtModel, TrainConfig
 from l1ml.data.training import TrainingData, load, resolve_events_file
+from l1ml.documents import Metrics
 from l1ml.errors import L1mlError
 from l1ml.metrics import plots
 from l1ml.metrics.rates import auc, check_resolvable, efficiency, threshold_for_rate
 from l1ml.quantize.fixedpoint import FixedType
 from l1ml.runfolder import RUN, end_run, events_file, read_state, record_inputs, start_run
-from l1ml.runs import write_json_atomic, write_manifest
+from l1ml.runs import write_manifest
+
+if TYPE_CHECKING:
+    from l1ml.train.network import EpochProgress
 
 FLAVOURS = ("float", "quantized")
 Log = Callable[[str], None]
@@ -41,6 +46,7 @@ class TrainOutcome:
     run_dir: Path
     metrics: dict
     seconds: float
+    plots: list[Path] = field(default_factory=list)
 
 
 def _stderr(message: str) -> None:
@@ -70,7 +76,8 @@ def _check_resumable(run_dir: Path, digest: str) -> None:
 
 
 def train(config_path: str | Path, *, resume: str | Path | None = None, runs_root: str | Path = "runs",
-          log: Log | None = _stderr) -> TrainOutcome:
+          log: Log | None = _stderr, progress: EpochProgress | None = None) -> TrainOutcome:
+    """Train the model of `config_path`. `log` gets messages, and a line per epoch unless `progress` takes the epochs."""
     text, cfg = load_config(config_path, TrainConfig)
     digest = config_hash(cfg)
     say = log or (lambda _m: None)
@@ -93,7 +100,8 @@ def train(config_path: str | Path, *, resume: str | Path | None = None, runs_roo
         end_run(run_dir, "running")
     (run_dir / "config.yaml").write_text(text)
     try:
-        outcome = _train_in(run_dir, cfg, config_path, text, digest, data, warnings, say, resumed=resume is not None)
+        outcome = _train_in(run_dir, cfg, config_path, text, digest, data, warnings, say, progress or _epoch_progress(say),
+                            resumed=resume is not None)
     except KeyboardInterrupt:
         end_run(run_dir, "interrupted")
         say(f"interrupted; the run folder is {run_dir}; continue it with: l1ml train {config_path} --resume {run_dir}")
@@ -106,17 +114,17 @@ def train(config_path: str | Path, *, resume: str | Path | None = None, runs_roo
 
 
 def _train_in(run_dir: Path, cfg: TrainConfig, config_path, text: str, digest: str, data: TrainingData, warnings: list[str],
-              say: Log, resumed: bool) -> TrainOutcome:
+              say: Log, progress: EpochProgress, resumed: bool) -> TrainOutcome:
     for w in warnings:
         say(f"warning: {w}")
     t0 = time.perf_counter()
     if isinstance(cfg.model, BdtModel):
         scores, score_type, histories, outputs, model_info = _train_bdt(cfg, data, run_dir)
     else:
-        scores, score_type, histories, outputs, model_info = _train_network(cfg, data, run_dir, say)
+        scores, score_type, histories, outputs, model_info = _train_network(cfg, data, run_dir, progress)
     seconds = time.perf_counter() - t0
     metrics = {**evaluate(cfg, scores, score_type, warnings), "model": model_info}
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    Metrics.model_validate(metrics).write(run_dir / "metrics.json")
     made = _plots(cfg, scores, histories, metrics, run_dir)
     write_manifest(
         run_dir / "manifest.json", step="train", config_path=Path(config_path).resolve(), config_text=text,
@@ -124,13 +132,13 @@ def _train_in(run_dir: Path, cfg: TrainConfig, config_path, text: str, digest: s
         outputs={**outputs, "metrics": run_dir / "metrics.json", **{p.stem: p for p in made}},
         extra={"config_hash": digest, "training_seconds": round(seconds, 2), "resumed": resumed},
     )
-    return TrainOutcome(run_dir, metrics, seconds)
+    return TrainOutcome(run_dir, metrics, seconds, made)
 
 
 # ---------------------------------------------------------------- networks
 
 
-def _train_network(cfg: TrainConfig, data: TrainingData, run_dir: Path, say: Log):
+def _train_network(cfg: TrainConfig, data: TrainingData, run_dir: Path, progress: EpochProgress):
     from l1ml.models.keras import save_model, strip_pruning
     from l1ml.models.networks import build
     from l1ml.quantize.normalisation import Normalisation
@@ -144,7 +152,6 @@ def _train_network(cfg: TrainConfig, data: TrainingData, run_dir: Path, say: Log
     norm.save(run_dir / "normalisation.json")
     x, x_val = norm.apply(data.background.train), norm.apply(data.background.validation)
     n = x.shape[1]
-    progress = _epoch_progress(say)
     common = {"batch_size": t.batch_size, "learning_rate": t.learning_rate, "seed": cfg.seed, "progress": progress}
 
     nets = {"float": build(cfg.model, cfg.quantization, n, quantized=False, seed=cfg.seed)}
@@ -218,6 +225,7 @@ def _train_bdt(cfg: TrainConfig, data: TrainingData, run_dir: Path):
 def evaluate(cfg: TrainConfig, scores: dict[str, dict[str, np.ndarray]], score_type: FixedType, warnings: list[str]) -> dict:
     ev = cfg.evaluation
     metrics: dict = {
+        "format": Metrics.format_name(),
         "bx_rate_khz": ev.bx_rate_khz,
         "n_background_test": int(len(scores["float"]["background"])),
         "score_type": str(score_type),

@@ -1,12 +1,15 @@
 """What `l1ml verify` checks for a BDT (conifer) project.
 
-- `bit_exact`: the C-simulation of the xilinxhls project == the fixed-point emulation of the trees as
+- `bit_exact`: the C-simulation of the HLS (xilinxhls) project == the fixed-point emulation of the trees as
   converted (inputs, thresholds and leaves in the project's types, conifer's order of summation);
 - for trees converted from xgboost, `leaves`: on the firmware's inputs, the leaf the firmware selects in
   every tree == xgboost's `pred_leaf` (thresholds on the input grid change nothing there), and
   `conversion`: on float32 inputs, including each threshold and its float32 neighbours, the converted
   trees' leaves == xgboost's (the check that conifer 1.11's own converter fails with xgboost 3);
 - `vhdl`: GHDL's simulation of the VHDL project == the C-simulation, bit for bit, on a sample.
+
+The projects come from `l1ml.firmware.project`: the C-simulated one is the reference, and every project simulated
+with GHDL is checked against it.
 """
 
 from __future__ import annotations
@@ -16,50 +19,32 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.emulate.bdt import BdtEmulator, Forest
-from l1ml.emulate.ensemble import load
-from l1ml.errors import L1mlError
-from l1ml.firmware import conifer_project as cp
-from l1ml.quantize.fixedpoint import parse_fixed
+from l1ml.firmware.project import GHDL, FirmwareProject, projects_in
 from l1ml.verify.bitexact import Comparison, Sample, compare
 from l1ml.verify.report import Check
-from l1ml.verify.subjects import Subject
+from l1ml.verify.subjects import Subject, verified_project
 
 MAX_PROBE_EVENTS = 30_000
 
 
 def bdt_subject(target: Path, backend: str | None, booster=None, vhdl_events: int = 200) -> Subject:
-    """The subject of the conifer projects under target/firmware/; `booster`: the xgboost model they came from."""
-    root = target / "firmware"
-    if backend == "vhdl":
-        raise L1mlError("the VHDL is verified against the C-simulation of the xilinxhls project; verify without "
-                        "--backend (both projects are checked)", key="--backend", value=backend)
-    hls = root / "xilinxhls"
-    if not (hls / cp.CONVERT).is_file():
-        raise L1mlError("no conifer xilinxhls project (the C-simulation reference); run `l1ml convert` without --backend",
-                        path=root)
-    emulator, info = project_emulator(hls)
+    """The subject of the conifer projects under target/firmware/: the C-simulated one, and those simulated with GHDL
+    checked against it; `booster`: the xgboost model they came from."""
+    hls = verified_project(target, backend)
+    emulator, _ = hls.emulator()
+    n_features = hls.info["n_features"]
     subject = Subject(
-        kind="bdt", target=target, firmware_dir=hls, input_type=emulator.input_type, n_features=info["n_features"],
-        model_name="fixed-point emulation", model_output=emulator.predict,
-        csim_sources=lambda: cp.csim_sources(hls),
+        kind="bdt", target=target, firmware_dir=hls.folder, input_type=emulator.input_type, n_features=n_features,
+        model_name="fixed-point emulation", model_output=emulator.predict, csim_sources=hls.csim_sources,
         emulator=None, emulator_note="the fixed-point emulation is the reference of the bit_exact check")
-    subject.extra_parts = lambda: {"adversarial:thresholds": threshold_probes(emulator, info["n_features"])}
+    subject.extra_parts = lambda: {"adversarial:thresholds": threshold_probes(emulator, n_features)}
     if booster is not None:
         subject.extra_checks.append(lambda s, sample, fw: [leaves_check(emulator, booster, sample)])
         subject.extra_checks.append(lambda s, sample, fw: [conversion_check(booster, sample, s.run)])
-    vhdl = root / "vhdl"
-    if (vhdl / cp.CONVERT).is_file():
-        subject.extra_checks.append(lambda s, sample, fw: [vhdl_check(vhdl, sample, fw, vhdl_events, s.input_type)])
-        subject.also_checked.append(vhdl)
+    for vhdl in (p for p in projects_in(target) if p.simulated_by == GHDL):
+        subject.extra_checks.append(lambda s, sample, fw, vhdl=vhdl: [vhdl_check(vhdl, sample, fw, vhdl_events, s.input_type)])
+        subject.also_checked.append(vhdl.folder)
     return subject
-
-
-def project_emulator(hls_dir: Path) -> tuple[BdtEmulator, dict]:
-    """The bit-exact emulator of a conifer xilinxhls project (from its ensemble.json and types), and its convert.json."""
-    info = cp.read_convert(hls_dir)
-    types = {k: parse_fixed(v) for k, v in info["types"].items()}
-    emulator = BdtEmulator(load(hls_dir / cp.ENSEMBLE), types["input"], types["threshold"], types["score"], types["weight"])
-    return emulator, info
 
 
 def threshold_probes(emulator: BdtEmulator, n_features: int) -> np.ndarray:
@@ -109,11 +94,10 @@ def conversion_check(booster, sample: Sample, run) -> Comparison:
                    forest.leaves(x), _pred_leaf(booster, x), inputs=x)
 
 
-def vhdl_check(vhdl_dir: Path, sample: Sample, csim_out: np.ndarray, n_events: int, input_type):
+def vhdl_check(vhdl: FirmwareProject, sample: Sample, csim_out: np.ndarray, n_events: int, input_type):
     from l1ml.firmware import ghdl
 
-    info = cp.read_convert(vhdl_dir)
-    vt = parse_fixed(info["types"]["input"])
+    vt = vhdl.input_type
     # the adversarial events go first (up to half): they are where a difference would show; the rest spread evenly
     adversarial = np.array([i for name, a, b in sample.blocks if name.startswith("adversarial") for i in range(a, b)],
                            dtype=np.int64)[: n_events // 2]
@@ -124,6 +108,6 @@ def vhdl_check(vhdl_dir: Path, sample: Sample, csim_out: np.ndarray, n_events: i
     if not np.array_equal(vt.quantize(x), x):
         return Check("vhdl (GHDL vs C-simulation)", False, {}, f"the VHDL type {vt} cannot hold the firmware inputs")
     n_scores = csim_out.shape[1]
-    got = ghdl.simulate(vhdl_dir / "conifer_prj", vt.to_codes(x), n_scores) * vt.lsb
+    got = ghdl.simulate(vhdl.project_dir, vt.to_codes(x), n_scores) * vt.lsb
     return compare("vhdl (GHDL simulation vs C-simulation)", got, csim_out[pick], inputs=x, sample=sample.take(pick))
 

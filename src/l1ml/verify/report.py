@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.runs import git_state, tool_versions, write_json_atomic
+from l1ml.documents import VerifyReport
+from l1ml.runs import git_state, tool_versions
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Report:
     firmware: Path
     checks: list = field(default_factory=list)  # Comparison or Check
     info: dict = field(default_factory=dict)
+    plots: list[Path] = field(default_factory=list)  # written beside report.json
 
     @property
     def passed(self) -> bool:
@@ -50,18 +52,11 @@ class Report:
 
     def write(self, out_dir: Path) -> Path:
         path = out_dir / "report.json"
-        write_json_atomic(path, {
-            "format": "l1ml-verify-report/1",
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "target": str(self.target),
-            "firmware": str(self.firmware),
-            "passed": self.passed,
-            "failed_checks": self.failed,
-            "checks": [c.to_dict() for c in self.checks],
-            **self.info,
-            "l1ml_git": git_state(),
-            "tools": tool_versions(),
-        })
+        VerifyReport(
+            created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), target=str(self.target),
+            firmware=str(self.firmware), passed=self.passed, failed_checks=self.failed,
+            checks=[c.to_dict() for c in self.checks], **self.info, l1ml_git=git_state(), tools=tool_versions(),
+        ).write(path)
         return path
 
 

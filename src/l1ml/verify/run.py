@@ -4,7 +4,8 @@ Checks (each with counts, in the report and in the printed summary):
 - `bit_exact`: C-simulation == quantised model on every verified event (test events, adversarial
   blocks, random inputs over the whole input grid);
 - `emulator`: the vectorised emulator == C-simulation on the same events;
-- model-specific checks (today: a classifier's softmax within tolerance);
+- model-specific checks: for BDTs `leaves`, `conversion` (against xgboost) and `vhdl` (GHDL), for your own
+  classifiers the `softmax` within tolerance;
 - for training runs, `thresholds` (the recorded bit patterns are what the firmware's scores give) and
   `physics` (AUC and efficiency at each rate within the configured tolerances of the float model).
 """
@@ -35,7 +36,8 @@ class VerifyOptions:
     threads: int | None = None
 
 
-def verify(target: str | Path, options: VerifyOptions | None = None, log=print) -> Report:
+def verify(target: str | Path, options: VerifyOptions | None = None, log=print, progress=None) -> Report:
+    """Check the firmware of `target`; `log` gets messages, `progress(done, total)` follows the C-simulation's batches."""
     from l1ml.firmware import csim
 
     options = options or VerifyOptions()
@@ -50,7 +52,7 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print) 
     compile_s = time.perf_counter() - start
     log(f"C-simulation library {'from cache' if library.build.cached else f'compiled in {library.build.seconds:.0f} s'}")
     start = time.perf_counter()
-    firmware = library.run(sample.x)
+    firmware = library.run(sample.x, progress=progress)
     csim_s = time.perf_counter() - start
 
     checks: list = [compare(f"bit_exact (C-simulation vs {subject.model_name})", firmware, subject.model_output(sample.x),
@@ -86,7 +88,7 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print) 
     report = Report(target, subject.firmware_dir, checks, info)
     out = target / "verify"
     if scores is not None:
-        plots(scores["background"], float_scores["background"], "float model", out)
+        report.plots = plots(scores["background"], float_scores["background"], "float model", out)
     report.write(out)
     return report
 

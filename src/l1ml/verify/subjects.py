@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from l1ml.errors import L1mlError
+from l1ml.firmware.project import CSIM, FirmwareProject, select_project
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 
@@ -53,19 +53,11 @@ class RunContext:
     float_score: Callable[[np.ndarray], np.ndarray]  # raw events -> float model score
 
 
-def firmware_dir(target: Path, backend: str | None, wanted: tuple[str, ...]) -> Path:
-    """The converted project under target/firmware/ (the only one, or the one named by --backend)."""
-    root = target / "firmware"
-    found = sorted(p.parent.name for p in root.glob("*/convert.json"))
-    found = [b for b in found if b in wanted]
-    if backend:
-        if backend not in found:
-            raise L1mlError(f"no {backend} firmware here; run `l1ml convert` first (found: {', '.join(found) or 'none'})",
-                            path=root, key="--backend", value=backend)
-        return root / backend
-    if not found:
-        raise L1mlError("no converted firmware; run `l1ml convert` first", path=root)
-    return root / found[0]
+def verified_project(target: Path, backend: str | None) -> FirmwareProject:
+    """The C-simulated project under target/firmware/ that verify checks (the first, or the one named by --backend); the
+    others are checked against it."""
+    return select_project(target, backend, lambda p: p.simulated_by == CSIM, "C-simulated",
+                          "; verify the C-simulated project: the others are checked against it")
 
 
 def from_run(run_dir: Path, backend: str | None = None) -> Subject:
@@ -99,7 +91,7 @@ def _network_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend
     from l1ml.models.keras import load_model
     from l1ml.quantize.normalisation import Normalisation
 
-    fw = firmware_dir(run_dir, backend, ("vitis", "vivado"))
+    project = verified_project(run_dir, backend)
     norm = Normalisation.load(run_dir / "normalisation.json")
     quantized = load_model(run_dir / "model" / "quantized")
     float_model = load_model(run_dir / "model" / "float")
@@ -108,27 +100,21 @@ def _network_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend
         return _keras_predict(float_model, norm.apply(raw))[:, 0]
 
     context = RunContext(cfg, metrics, parse_fixed(metrics["score_type"]), tests, norm.apply_quantized, float_score)
-    subject = network_subject(run_dir, fw, quantized, norm.type)
+    subject = network_subject(run_dir, project, quantized, norm.type)
     subject.run = context
     return subject
 
 
-def network_subject(target: Path, fw: Path, model, input_type: FixedType, model_name: str = "QKeras",
+def network_subject(target: Path, project: FirmwareProject, model, input_type: FixedType, model_name: str = "QKeras",
                     quantize_inputs: bool = False) -> Subject:
     """`quantize_inputs`: the model has no input quantiser of its own, so it is given the inputs as the firmware's
     input type holds them (otherwise it sees the raw values, and its own quantiser must agree with the firmware's)."""
-    from l1ml.emulate.network import NetworkEmulator
-    from l1ml.firmware import csim
-    from l1ml.firmware.hls import EMULATOR, PROJECT
-
-    spec = json.loads((fw / EMULATOR).read_text()) if (fw / EMULATOR).is_file() else {"unsupported": "no emulator.json"}
-    emulator = None if "unsupported" in spec else NetworkEmulator(spec)
+    emulator, note = project.emulator()
     return Subject(
-        kind="network", target=target, firmware_dir=fw, input_type=input_type, n_features=int(model.input_shape[-1]),
-        model_name=model_name,
+        kind="network", target=target, firmware_dir=project.folder, input_type=input_type,
+        n_features=int(model.input_shape[-1]), model_name=model_name,
         model_output=(lambda x: _keras_predict(model, input_type.quantize(x))) if quantize_inputs else (lambda x: _keras_predict(model, x)),
-        csim_sources=lambda: csim.hls4ml_sources(fw / "hls4ml_prj", PROJECT),
-        emulator=emulator, emulator_note=spec.get("unsupported", ""))
+        csim_sources=project.csim_sources, emulator=emulator, emulator_note=note)
 
 
 def _keras_predict(model, x: np.ndarray) -> np.ndarray:
