@@ -99,15 +99,15 @@ def main() -> None:
     bdt_run = Path(args.bdt) if args.bdt else newest("bdt_demo", "xilinxhls")
     os.environ["L1ML_CACHE"] = tempfile.mkdtemp(prefix="l1ml_bench_cache_")
 
+    from l1ml.documents import NormalisationRecord, read
     from l1ml.emulate.network import NetworkEmulator
     from l1ml.firmware import csim
     from l1ml.firmware.hls import PROJECT
     from l1ml.models.keras import load_model
-    from l1ml.quantize.normalisation import Normalisation
     from l1ml.verify.bitexact import random_inputs
 
     fw = run / "firmware" / "vitis"
-    norm = Normalisation.load(run / "normalisation.json")
+    norm = read(run / "normalisation.json", NormalisationRecord).normalisation()
     x = random_inputs(norm.type, len(norm.features), args.events, seed=11)
     print(f"model: {run} ({len(norm.features)} inputs), {len(x)} random events on the input grid, {os.cpu_count()} cores")
 

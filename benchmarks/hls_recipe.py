@@ -18,9 +18,9 @@ import numpy as np  # noqa: E402
 
 from l1ml.config.hw import load_target  # noqa: E402
 from l1ml.data.events import read_sample  # noqa: E402
+from l1ml.documents import NormalisationRecord, read  # noqa: E402
 from l1ml.firmware.hls import convert  # noqa: E402
 from l1ml.models.keras import load_model  # noqa: E402
-from l1ml.quantize.normalisation import Normalisation  # noqa: E402
 from l1ml.verify.bitexact import compare  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)  # Keras on QKeras quantisers while hls4ml writes projects
 
     manifest = json.loads((args.run_dir / "manifest.json").read_text())
-    norm = Normalisation.load(args.run_dir / "normalisation.json")
+    norm = read(args.run_dir / "normalisation.json", NormalisationRecord).normalisation()
     qmodel = load_model(args.run_dir / "model" / "quantized")
     events = read_sample(manifest["inputs"]["events"]["path"], "background", stop=args.events).features()
     inputs = norm.apply_quantized(events).astype(np.float32)

@@ -86,13 +86,13 @@ def test_emulator_only_package(ae_run, ae_delivery, tmp_path):
 
     d, m = ae_delivery.path, ae_delivery.manifest
     assert d.name == "1.0.0" and d.parent.name == "fw_dense_ae" and ae_delivery.archive.name == "1.0.0.tar.gz"
-    assert m["kind"] == "emulator-only" and not m["firmware_release"] and "not a firmware release" in m["synthesis"]["none"]
+    assert m.kind == "emulator-only" and not m.firmware_release and "not a firmware release" in m.synthesis["none"]
     assert not (d / "firmware").exists(), "an emulator-only delivery carries no firmware"
     assert (d / "README.md").read_text().splitlines()[2].startswith("**EMULATOR-ONLY DELIVERY")
-    assert m["emulator"]["self_test"]["passed"] and all(" 0 differ" in line for line in m["emulator"]["self_test"]["summary"])
-    assert m["lineage"]["data"]["events"]["sha256"] and m["lineage"]["run"]["id"] == ae_run.name
-    assert m["lineage"]["tools"]["delivery"]["hls4ml"] == "1.3.0" and m["verify"]["passed"]
-    listed = set(m["files"])
+    assert m.emulator["self_test"]["passed"] and all(" 0 differ" in line for line in m.emulator["self_test"]["summary"])
+    assert m.lineage["data"]["events"]["sha256"] and m.lineage["run"]["id"] == ae_run.name
+    assert m.lineage["tools"]["delivery"]["hls4ml"] == "1.3.0" and m.verify["passed"]
+    listed = set(m.files)
     on_disk = {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file()} - {"manifest.json"}
     assert listed == on_disk and {"scaling.json", "thresholds.json", "verify_report.json", "emulator/Makefile"} <= listed
     assert check(d).ok and check(ae_delivery.archive).ok
@@ -112,7 +112,7 @@ def test_emulator_only_package(ae_run, ae_delivery, tmp_path):
     info, inputs, outputs = load_vectors(d / "test_vectors")
     assert np.array_equal(inputs, np.load(d / "test_vectors" / "inputs.npy"))
     assert np.array_equal(outputs, np.load(d / "test_vectors" / "outputs.npy"))
-    categories = {b["category"] for b in info["blocks"]}
+    categories = {b.category for b in info.blocks}
     assert {"test:background", "adversarial:edges", "adversarial:ties", "adversarial:huge_pt"} <= categories
 
 
@@ -129,7 +129,7 @@ def test_emulator_library_reproduces_the_vectors_and_fails_on_one_lsb(ae_deliver
     emulator = package / "emulator"
     built = _make(emulator, "test")
     assert built.returncode == 0, built.stdout + built.stderr
-    name = ae_delivery.manifest["emulator"]["library"][:-3]
+    name = ae_delivery.manifest.emulator["library"][:-3]
     assert (emulator / name / f"{name}.so").is_file() and " 0 differ" in built.stdout
     # only the loader's two entry points are exported (and the standard library's std::any helpers): the firmware's
     # top function and weight arrays cannot clash with another model's in the same process
@@ -144,7 +144,7 @@ def test_emulator_library_reproduces_the_vectors_and_fails_on_one_lsb(ae_deliver
                           str(package / "test_vectors" / "inputs.hex"), str(package / "test_vectors" / "outputs.hex"),
                           "--out", str(out)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert np.array_equal(read_hex(out, parse_fixed(info["outputs"]["type"])), expected)
+    assert np.array_equal(read_hex(out, parse_fixed(info.outputs.type)), expected)
 
     # one weight of the packaged firmware one LSB off: make test must fail and name the events that differ
     header = next(p for p in sorted((emulator / name / "firmware" / "weights").glob("w*.h")))
@@ -164,7 +164,7 @@ def test_the_emulator_built_inside_a_delivered_package_is_no_damage(ae_delivery,
     for target in ("test", "install"):
         built = _make(package / "emulator", target)
         assert built.returncode == 0, built.stdout + built.stderr
-    name = ae_delivery.manifest["emulator"]["library"][:-3]
+    name = ae_delivery.manifest.emulator["library"][:-3]
     checked = _l1ml("deliver", "--check", package)
     assert checked.returncode == 0 and checked.stdout.rstrip().endswith(": ok"), checked.stdout + checked.stderr
     assert sorted(line.split()[1] for line in checked.stderr.splitlines() if line.startswith("ignored: ")) == [
@@ -190,7 +190,7 @@ def test_bdt_emulator_only_delivery_builds_and_matches(bdt_delivery, tmp_path):
     delivery = bdt_delivery
     scaling = json.loads((delivery.path / "scaling.json").read_text())
     assert scaling["shift"] == [0] * 57 and "BDT" in scaling["note"]
-    blocks = delivery.manifest["test_vectors"]["blocks"]
+    blocks = delivery.manifest.test_vectors["blocks"]
     assert blocks["adversarial:thresholds"] > 0, "the threshold probes of verify are in the vectors"
     package = tmp_path / "pkg"
     shutil.copytree(delivery.path, package)
@@ -210,7 +210,7 @@ def test_vhdl_testbench_vectors_of_a_firmware_delivery(bdt_run, bdt_delivery, tm
 
     info, inputs, outputs = load_vectors(bdt_delivery.path / "test_vectors")
     pick = np.r_[0:60, len(inputs) - 60:len(inputs)]  # test events and the last adversarial block (threshold probes)
-    vectors = Vectors(inputs[pick], outputs[pick], parse_fixed(info["inputs"]["type"]), parse_fixed(info["outputs"]["type"]),
+    vectors = Vectors(inputs[pick], outputs[pick], parse_fixed(info.inputs.type), parse_fixed(info.outputs.type),
                       [], np.zeros((0, inputs.shape[1])))
     vhdl = bdt_run / "firmware" / "vhdl"
     vectors.write_vhdl_testbench_data(tmp_path, parse_fixed(json.loads((vhdl / "convert.json").read_text())["types"]["input"]))
@@ -286,7 +286,7 @@ def _recorded_synthesis(run_dir: Path, db, report: Path) -> str:
     """A finished HLS job of this run's project in the job database, its result made by the same code that records every
     synthesis (`runner.finish`) from a C-synthesis report of a real Vivado HLS run in ../shared/fixtures. There is no
     Vivado here: the synthesis itself is tested behind the vivado marker (test_synth_hls.py)."""
-    from l1ml.synth.jobs import create_job_dir, spec_for
+    from l1ml.synth.jobs import create_job_dir, read_job, spec_for
     from l1ml.synth.runner import finish, save_result
 
     spec = spec_for(run_dir, kind="hls", backend=None, steps=["csynth"], mem_gb=8, time_s=3600, cpus=1, floor_gb=8,
@@ -300,7 +300,7 @@ def _recorded_synthesis(run_dir: Path, db, report: Path) -> str:
     target.parent.mkdir(parents=True)
     shutil.copyfile(report, target)
     (job_dir / "job.log").write_text("INFO: [HLS 200-111] Finished Command csynth_design\n")
-    result = finish(job_dir, json.loads((job_dir / "job.json").read_text()), exit_code=0, killed_for=None,
+    result = finish(job_dir, read_job(job_dir), exit_code=0, killed_for=None,
                     peak_bytes=2 << 30, started=started)
     save_result(db, job_dir, result)
     return job_id
@@ -317,14 +317,14 @@ def test_refused_when_synthesis_is_over_budget(ae_run, tmp_path):
 def _gate_with_recorded_synthesis(run_dir: Path):
     """The gate's findings for a verified run with a recorded synthesis, the budget condition left out."""
     from l1ml.deliver.gate import Gate, Synthesis, _verify_condition
+    from l1ml.synth.jobs import read_job
 
     db = _db_for(run_dir)
     job = db.get(_recorded_synthesis(run_dir, db, SHARED / "fixtures" / "hls-reports" / "nrp__myproject_csynth.xml"))
     problems: list[str] = []
     report, firmware = _verify_condition(run_dir, problems)
     assert not problems
-    return Gate(run_dir, report, firmware, Synthesis(job.id, Path(job.job_dir), job.result_data,
-                                                     json.loads((Path(job.job_dir) / "job.json").read_text())))
+    return Gate(run_dir, report, firmware, Synthesis(job.id, Path(job.job_dir), job.recorded_result(), read_job(job.job_dir)))
 
 
 def test_packaging_of_a_synthesised_bdt(bdt_run, bdt_delivery, tmp_path):
@@ -335,7 +335,7 @@ def test_packaging_of_a_synthesised_bdt(bdt_run, bdt_delivery, tmp_path):
 
     gate = _gate_with_recorded_synthesis(copy_run(bdt_run, tmp_path))
     info, inputs, outputs = load_vectors(bdt_delivery.path / "test_vectors")
-    vectors = Vectors(inputs, outputs, parse_fixed(info["inputs"]["type"]), parse_fixed(info["outputs"]["type"]), [],
+    vectors = Vectors(inputs, outputs, parse_fixed(info.inputs.type), parse_fixed(info.outputs.type), [],
                       np.zeros((0, inputs.shape[1])))
     fw = tmp_path / "firmware"
     write_firmware(fw, gate, vectors)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from l1ml.data.events import list_samples, read_sample
-from l1ml.quantize.normalisation import Normalisation
+from l1ml.documents import NormalisationRecord, read
 from l1ml.verify.bitexact import adversarial_inputs, compare
 
 
@@ -23,7 +23,7 @@ def compiled(request, trained_runs, small_events):
     result = convert_run(run_dir)
     hls_model = result.project.model
     hls_model.compile()
-    norm = Normalisation.load(run_dir / "normalisation.json")
+    norm = read(run_dir / "normalisation.json", NormalisationRecord).normalisation()
     events = np.concatenate([read_sample(small_events, s).features() for s in list_samples(small_events)])
     huge = events[:20].copy()
     huge[:, 0::3] = 1e5  # every pT far beyond the input range: saturates in the normalisation
@@ -35,7 +35,7 @@ def compiled(request, trained_runs, small_events):
 def test_project_layout(compiled):
     _, _, _, out_dir, norm = compiled
     info = json.loads((out_dir / "convert.json").read_text())
-    assert info["part"] == "xcvu13p-flga2577-2-e" and info["input_type"] == norm.input_type
+    assert info["part"] == "xcvu13p-flga2577-2-e" and info["types"] == {"input": norm.input_type}
     assert (out_dir / "hls4ml_config.yaml").exists() and (out_dir / "manifest.json").exists()
     defines = (out_dir / "hls4ml_prj" / "firmware" / "defines.h").read_text()
     assert f"typedef {norm.input_type.replace(',AP_SAT>', ',AP_SAT,0>')} input_t;" in defines
@@ -64,7 +64,7 @@ def test_one_lsb_in_one_firmware_weight_is_caught(tmp_path, trained_runs, small_
     from l1ml.models.keras import load_model
 
     run_dir = trained_runs["dense_ae"]
-    norm = Normalisation.load(run_dir / "normalisation.json")
+    norm = read(run_dir / "normalisation.json", NormalisationRecord).normalisation()
     qmodel = load_model(run_dir / "model" / "quantized")
     project = convert(qmodel, norm.input_type, tmp_path / "fw", load_target("vu9p"))
     weights_dir = project.out_dir / "hls4ml_prj" / "firmware" / "weights"
@@ -90,7 +90,7 @@ def test_hls4ml_own_precisions_are_not_exact(tmp_path, trained_runs, small_event
     from l1ml.models.keras import load_model
 
     run_dir = trained_runs["dense_ae"]
-    norm = Normalisation.load(run_dir / "normalisation.json")
+    norm = read(run_dir / "normalisation.json", NormalisationRecord).normalisation()
     qmodel = load_model(run_dir / "model" / "quantized")
     project = convert(qmodel, norm.input_type, tmp_path / "fw", load_target("vu9p"), exact=False)
     project.model.compile()

@@ -175,9 +175,9 @@ def test_data_config_edited_after_verify_delivers_the_verified_events(project, t
     finally:
         data_config.write_text(original)
     inputs = json.loads((project["run"] / "inputs.json").read_text())
-    lineage = done.manifest["lineage"]["data"]
+    lineage = done.manifest.lineage["data"]
     assert lineage["events"]["sha256"] == inputs["events"]["sha256"] == sha256_file(inputs["events"]["path"])
-    assert done.manifest["verify"]["fingerprint"]["events"] == inputs["events"]["sha256"]
+    assert done.manifest.verify["fingerprint"]["events"] == inputs["events"]["sha256"]
     assert len(list((project["root"] / "runs" / "data" / "lineage").iterdir())) == 1, "nothing was generated again"
 
 

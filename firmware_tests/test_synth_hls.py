@@ -24,9 +24,9 @@ def test_csynth_of_the_trained_autoencoder(trained_runs, tmp_path, monkeypatch):
     job = submit(run_dir, SubmitOptions(kind="hls", steps=("csynth",), time_s=4 * 3600), db)
     ended = wait([job.id], db, timeout_s=4 * 3600, poll_s=10)[0]
     assert ended.state == "done", ended.message
-    csynth = ended.result_data["reports"]["csynth"]
+    csynth = ended.recorded_result().reports.csynth
     assert csynth["latency_worst"] > 0 and csynth["resources"]["lut"]["used"] > 0
-    assert ended.result_data["tool_version"]
+    assert ended.recorded_result().tool_version
 
 
 def test_firmware_delivery_after_synthesis_and_export(trained_runs, tmp_path, monkeypatch):
@@ -48,12 +48,12 @@ def test_firmware_delivery_after_synthesis_and_export(trained_runs, tmp_path, mo
     ended = wait([job.id], db, timeout_s=4 * 3600, poll_s=10)[0]
     assert ended.state == "done", ended.message
     options = DeliverOptions("1.0.0", tmp_path / "deliveries", test_events=100)
-    if not ended.result_data["within_budget"]:
+    if not ended.recorded_result().within_budget:
         with pytest.raises(DeliveryRefused, match="over the hw target's budgets"):
             deliver(run_dir, options, db=db, log=lambda m: None)
         return
     delivery = deliver(run_dir, options, db=db, log=lambda m: None)
     m = delivery.manifest
-    assert m["kind"] == "firmware" and m["synthesis"]["job"] == job.id and m["lineage"]["tools"]["synthesis"]
-    assert m["synthesis"]["ip"] and all((delivery.path / p).is_file() for p in m["synthesis"]["ip"])
+    assert m.kind == "firmware" and m.synthesis["job"] == job.id and m.lineage["tools"]["synthesis"]
+    assert m.synthesis["ip"] and all((delivery.path / p).is_file() for p in m.synthesis["ip"])
     assert (delivery.path / "firmware" / "hls" / "build_prj.tcl").is_file()

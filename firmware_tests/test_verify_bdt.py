@@ -51,7 +51,7 @@ def test_bdt_run_converts_to_both_backends_and_verifies(bdt_run):
     fw = bdt_run / "firmware"
     for backend in ("xilinxhls", "vhdl"):
         info = json.loads((fw / backend / "convert.json").read_text())
-        assert info["tool"] == "conifer" and info["backend"] == backend and info["n_trees"] == 12
+        assert info["tool"] == "conifer" and info["backend"] == backend and info["details"]["n_trees"] == 12
         assert (fw / backend / "conifer_config.json").is_file() and (fw / backend / "manifest.json").is_file()
     hls_types = json.loads((fw / "xilinxhls" / "convert.json").read_text())["types"]
     assert hls_types["input"] == json.loads((bdt_run / "model" / "bdt.json").read_text())["input_type"]

@@ -26,12 +26,14 @@ def test_concurrent_writers_of_one_file_never_collide(tmp_path):
 
 def test_concurrent_job_results_never_collide(tmp_path):
     """Two ends of one job (a runner and a `synth` refresh) may record its result at the same moment."""
+    from l1ml.documents import SynthResult
     from l1ml.synth.db import JobDB
     from l1ml.synth.runner import save_result
 
     db, job_dir = JobDB(tmp_path / "state"), tmp_path / "job"
     job_dir.mkdir()
-    _hammer(lambda i: save_result(db, job_dir, {"id": "j", "state": "done", "ended": i, "message": ""}), n_writers=4, rounds=25)
+    _hammer(lambda i: save_result(db, job_dir, SynthResult(id="j", state="done", started=0, ended=i, message="")), n_writers=4,
+            rounds=25)
     assert json.loads((job_dir / "result.json").read_text())["state"] == "done"
     assert [p.name for p in job_dir.iterdir()] == ["result.json"]
 

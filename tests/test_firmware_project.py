@@ -106,7 +106,7 @@ def test_jobs_run_on_the_project_of_their_kind(bdt_dir, keras_dir):
     hls = spec(bdt_dir, "hls")
     fw = bdt_dir / "firmware"
     assert (hls.project, hls.tool, hls.build_script) == (str(fw / "xilinxhls" / "conifer_prj"), "vitis", "build_hls.tcl")
-    assert hls.project_hash == tree_hash(fw / "xilinxhls" / "conifer_prj") and hls.extra == {"hw_target": "vu13p"}
+    assert hls.project_hash == tree_hash(fw / "xilinxhls" / "conifer_prj") and hls.extra.hw_target == "vu13p"
     verify = spec(bdt_dir, "verify")
     assert verify.project == hls.project and verify.project_hash == tree_hash(fw / "xilinxhls") and verify.tool == "l1ml"
     ghdl = spec(bdt_dir, "ghdl")
@@ -128,14 +128,19 @@ def test_verify_checks_the_c_simulated_project(bdt_dir):
         verified_project(bdt_dir, "vhdl")
 
 
+def _convert_json(bdt_dir, **changes) -> str:
+    """The VHDL project's convert.json, changed."""
+    return json.dumps({**json.loads((bdt_dir / "firmware" / "vhdl" / "convert.json").read_text()), **changes})
+
+
 def test_an_unknown_tool_or_backend_is_named_with_the_known_ones(bdt_dir, tmp_path):
     folder = tmp_path / "rtl"
     folder.mkdir()
-    (folder / "convert.json").write_text(json.dumps({"tool": "da4ml", "backend": "verilog"}))
+    (folder / "convert.json").write_text(_convert_json(bdt_dir, tool="da4ml", backend="verilog"))
     with pytest.raises(fp.UnknownFirmwareTool, match=r"key 'tool', value 'da4ml': unknown firmware tool; l1ml knows: "
                                                      r"conifer \(vhdl, xilinxhls\); hls4ml \(Vitis, Vivado\)"):
         fp.open_project(folder)
-    (folder / "convert.json").write_text(json.dumps({"tool": "conifer", "backend": "verilog"}))
+    (folder / "convert.json").write_text(_convert_json(bdt_dir, backend="verilog"))
     with pytest.raises(fp.UnknownFirmwareTool, match="value 'verilog': unknown conifer backend; l1ml knows: vhdl, xilinxhls"):
         fp.open_project(folder)
     (folder / "convert.json").unlink()
@@ -143,7 +148,7 @@ def test_an_unknown_tool_or_backend_is_named_with_the_known_ones(bdt_dir, tmp_pa
         fp.open_project(folder)
 
 
-def test_a_new_backend_plugs_in_and_a_duplicate_is_refused(tmp_path, monkeypatch):
+def test_a_new_backend_plugs_in_and_a_duplicate_is_refused(bdt_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(fp, "_REGISTRY", dict(fp._REGISTRY))
 
     @fp.register("da4ml", "verilog")
@@ -152,7 +157,7 @@ def test_a_new_backend_plugs_in_and_a_duplicate_is_refused(tmp_path, monkeypatch
 
     folder = tmp_path / "firmware" / "verilog"
     folder.mkdir(parents=True)
-    (folder / "convert.json").write_text(json.dumps({"tool": "da4ml", "backend": "verilog", "types": {"input": "ap_int<8>"}}))
+    (folder / "convert.json").write_text(_convert_json(bdt_dir, tool="da4ml", backend="verilog", types={"input": "ap_int<8>"}))
     (opened,) = fp.projects_in(tmp_path)
     assert type(opened) is RtlProject and opened.tool == "da4ml" and opened.project_dir == folder / "rtl"
     before = dict(fp._REGISTRY)

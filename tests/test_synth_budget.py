@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ pytestmark = pytest.mark.skipif(not REPORT.is_file(), reason=f"fixtures not foun
 
 
 def _finished_job(tmp_path, hw_target: str | None, *, report: bool = True) -> dict:
+    from l1ml.documents import JobExtra, SynthJob
     from l1ml.synth.runner import finish
 
     job_dir = tmp_path / "job"
@@ -25,11 +25,12 @@ def _finished_job(tmp_path, hw_target: str | None, *, report: bool = True) -> di
     (job_dir / "project" / "prj" / "solution1" / "syn" / "report").mkdir(parents=True)
     if report:
         shutil.copyfile(REPORT, job_dir / "project" / "prj" / "solution1" / "syn" / "report" / "myproject_csynth.xml")
-    spec = {"id": "j1", "kind": "hls", "steps": ["csynth"], "mem_gb": 8, "time_s": 3600,
-            "extra": {"hw_target": hw_target} if hw_target else {}}
+    spec = SynthJob(id="j1", kind="hls", model="m", target=str(tmp_path), project=str(job_dir / "project"), tool="vitis",
+                    part="xcvu13p-flga2577-2-e", clock_ns=5, steps=["csynth"], mem_gb=8, time_s=3600, cpus=1,
+                    project_hash="0" * 64, extra=JobExtra(hw_target=hw_target))
     result = finish(job_dir, spec, exit_code=0, killed_for=None, peak_bytes=None, started=started)
-    (job_dir / "result.json").write_text(json.dumps(result))
-    return result
+    result.write(job_dir / "result.json")
+    return result.model_dump()
 
 
 def test_a_known_target_gives_rows_and_a_verdict(tmp_path):

@@ -52,10 +52,9 @@ def deliver(target: str | None, version: str | None, out: str, no_synthesis: boo
     except DeliveryRefused as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
-    kind = delivery.manifest["kind"]
-    test = delivery.manifest["emulator"]["self_test"]
-    click.echo(f"delivered {delivery.manifest['model']} {delivery.manifest['version']} ({kind}) in {delivery.seconds:.0f} s "
-               f"(emulator built and checked in {test['seconds']:.0f} s): {len(delivery.manifest['files'])} files, "
+    m = delivery.manifest
+    click.echo(f"delivered {m.model} {m.version} ({m.kind}) in {delivery.seconds:.0f} s "
+               f"(emulator built and checked in {m.emulator['self_test']['seconds']:.0f} s): {len(m.files)} files, "
                f"{delivery.size_mb:.1f} MB; archive {delivery.archive}", err=True)
     click.echo(str(delivery.path.resolve()))
 
@@ -69,7 +68,7 @@ def _check(target: str | None) -> None:
     for line in result.lines():
         click.echo(line, err=True)
     m = result.manifest
-    click.echo(f"{result.path}: {m.get('model')} {m.get('version')} ({m.get('kind')}), {len(m['files'])} files: {result.status()}")
+    click.echo(f"{result.path}: {m.model} {m.version} ({m.kind}), {len(m.files)} files: {result.status()}")
     if not result.ok:
         sys.exit(EXIT_CHECK_FAILED)
 

@@ -69,25 +69,37 @@ def _elapsed(seconds: float | None) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
 
 
+def _recorded(job):
+    """The job's recorded result (None while it runs), or why it cannot be read (an older l1ml's, or damaged)."""
+    from l1ml.errors import L1mlError
+
+    try:
+        return job.recorded_result(), None
+    except L1mlError as exc:
+        return None, str(exc)
+
+
 def _result_text(job) -> str:
-    reports = job.result_data.get("reports", {})
-    csynth = reports.get("csynth")
-    if job.state == "done" and "verify" in reports:
-        return "verify passed" if reports["verify"]["passed"] else f"verify FAILED: {reports['verify']['failed_checks']}"
-    if job.state == "done" and "ghdl" in reports:
-        return f"GHDL output equals the expected scores ({reports['ghdl']['events']} events)"
-    if job.state == "done" and csynth:
+    result, problem = _recorded(job)
+    if problem or result is None or job.state != "done":
+        return problem or job.message or ""
+    reports, csynth = result.reports, result.reports.csynth
+    if reports.verify:
+        return "verify passed" if reports.verify.passed else f"verify FAILED: {reports.verify.failed_checks}"
+    if reports.ghdl:
+        return f"GHDL output equals the expected scores ({reports.ghdl.events} events)"
+    if csynth:
         res = csynth["resources"]
         return (f"{csynth['latency_worst']} cycles, LUT {res.get('lut', {}).get('used', 0):.0f}, "
-                f"DSP {res.get('dsp', {}).get('used', 0):.0f}" + _budget_text(job.result_data))
+                f"DSP {res.get('dsp', {}).get('used', 0):.0f}" + _budget_text(result))
     return job.message or ""
 
 
-def _budget_text(result: dict) -> str:
-    over = [row["item"] for row in result.get("budget", []) if not row["ok"]]
+def _budget_text(result) -> str:
+    over = [row.item for row in result.budget if not row.ok]
     if over:
         return f"; OVER budget: {', '.join(over)}"
-    return f"; budget not compared: {result['budget_unknown']}" if result.get("budget_unknown") else ""
+    return f"; budget not compared: {result.budget_unknown}" if result.budget_unknown else ""
 
 
 @synth.command()
@@ -98,7 +110,7 @@ def status(as_json: bool) -> None:
 
     jobs = run()
     if as_json:
-        click.echo(json.dumps([{**job.__dict__, "result": job.result_data} for job in jobs], indent=1))
+        click.echo(json.dumps([_job_json(job) for job in jobs], indent=1))
         return
     now = time.time()
     rows = [("JOB", "MODEL", "BACKEND", "STATE", "HOST", "ELAPSED", "PEAK MEM", "RESULT")]
@@ -108,6 +120,12 @@ def status(as_json: bool) -> None:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+
+
+def _job_json(job) -> dict:
+    result, problem = _recorded(job)
+    return {**job.__dict__, "result": result.model_dump(mode="json") if result else None,
+            **({"result_problem": problem} if problem else {})}
 
 
 @synth.command()
@@ -224,11 +242,14 @@ def _load_result(path: str) -> dict:
     if p.is_file():
         return {"reports": {"file": parse_report(p).to_dict()}}
     if p.is_dir() and (p / "result.json").is_file():
-        return json.loads((p / "result.json").read_text())
+        from l1ml.synth.jobs import read_result
+
+        return read_result(p).model_dump(mode="json")
     from l1ml.synth.db import JobDB
 
     job = JobDB().get(path)
-    return job.result_data or {"state": job.state, "message": job.message, "reports": {}}
+    result = job.recorded_result()
+    return result.model_dump(mode="json") if result else {"state": job.state, "message": job.message, "reports": {}}
 
 
 def _csynth_of(data: dict) -> dict | None:

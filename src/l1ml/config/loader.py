@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Hashable
 from pathlib import Path
@@ -74,7 +75,7 @@ def resolve_path(config_path: str | Path, value: str | Path) -> Path:
     """A path written inside a config file, resolved relative to that file's folder (absolute paths stay as they are),
     so that a config means the same thing from any working directory."""
     value = Path(value).expanduser()
-    return value if value.is_absolute() else (Path(config_path).resolve().parent / value)
+    return value if value.is_absolute() else Path(os.path.normpath(Path(config_path).resolve().parent / value))
 
 
 def load_config(path: str | Path, model: type[M]) -> tuple[str, M]:

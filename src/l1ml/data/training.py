@@ -34,16 +34,15 @@ def resolve_events_file(cfg: TrainConfig, config_path: str | Path) -> tuple[Path
     given .h5, or the (cached) output of the given data config. Only training calls this; later steps read the file
     the run recorded (`l1ml.runfolder.events_file`)."""
     source = resolve_path(config_path, cfg.data.events)
-    if source.suffix in (".yaml", ".yml"):
+    is_config = source.suffix in (".yaml", ".yml")
+    if not source.is_file():
+        what = "data config" if is_config else "event file or data config"
+        raise L1mlError(f"no such {what}: {source} (paths in a config are relative to the config file's folder)",
+                        path=config_path, key="data.events", value=cfg.data.events)
+    if is_config:
         from l1ml.data.generate import generate
 
-        if not source.is_file():
-            raise L1mlError("no such data config (paths in a config are relative to the config file)", path=config_path,
-                            key="data.events", value=str(source))
         return generate(source).path, source
-    if not source.exists():
-        raise L1mlError("no such event file or data config (paths in a config are relative to the config file)",
-                        path=config_path, key="data.events", value=str(source))
     return source, None
 
 

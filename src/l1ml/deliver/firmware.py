@@ -10,7 +10,6 @@ Each project says which folder it goes to and what of it a release carries (`Fir
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -28,9 +27,9 @@ def write_firmware(folder: Path, gate: Gate, vectors) -> dict:
     syn = gate.synthesis
     reports = folder / "synthesis"
     reports.mkdir()
-    (reports / "result.json").write_text(json.dumps(syn.result, indent=1, sort_keys=True) + "\n")
-    shutil.copyfile(syn.job_dir / "job.json", reports / "job.json")
-    for rel in syn.result.get("reports", {}).get("found", []):
+    syn.result.write(reports / "result.json")
+    syn.spec.write(reports / "job.json")
+    for rel in syn.result.reports.found:
         src = syn.job_dir / rel
         if src.is_file():
             shutil.copyfile(src, reports / src.name)

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from l1ml.documents import SynthJob, SynthResult, VerifyReport, read
 from l1ml.errors import L1mlError
 from l1ml.firmware.project import FirmwareProject, open_project
 from l1ml.runfolder import fingerprint, require_trained
@@ -37,14 +37,14 @@ class Synthesis:
 
     job_id: str
     job_dir: Path
-    result: dict
-    spec: dict
+    result: SynthResult
+    spec: SynthJob
 
 
 @dataclass
 class Gate:
     run_dir: Path
-    report: dict  # verify/report.json
+    report: VerifyReport  # verify/report.json
     projects: list[FirmwareProject]  # the projects the report vouches for: the verified one, then those checked against it
     synthesis: Synthesis | None
 
@@ -94,31 +94,27 @@ def already_delivered(version_dir: Path) -> str:
             "a delivered version is never overwritten: give a new --version")
 
 
-def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, list[FirmwareProject]]:
+def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[VerifyReport | None, list[FirmwareProject]]:
     path = run_dir / "verify" / "report.json"
     if not path.is_file():
         problems.append(f"the run was never verified: run `l1ml verify {run_dir}`")
-        return {}, []
+        return None, []
     try:
-        report = json.loads(path.read_text())
-    except ValueError as exc:
-        problems.append(f"the verify report {path} is not JSON ({exc}): run `l1ml verify {run_dir}` again")
-        return {}, []
-    if not report.get("passed"):
-        problems.append(f"the latest verification failed ({', '.join(report.get('failed_checks') or ['no checks'])}): "
-                        f"see {path}")
-    if (report.get("options") or {}).get("events") is not None:
-        problems.append(f"the latest verification ran on part of the test events (--events "
-                        f"{report['options']['events']}), so its thresholds were not compared: run `l1ml verify "
-                        f"{run_dir}` without --events")
-    recorded = report.get("fingerprint")
-    checked = [Path(d) for d in report.get("checked_firmware", [])]
-    if not recorded or not checked:
-        problems.append(f"the verify report predates content hashes: run `l1ml verify {run_dir}` again")
+        report = read(path, VerifyReport, again=f"run `l1ml verify {run_dir}` again")
+    except L1mlError as exc:  # an older l1ml's report, or a damaged one
+        problems.append(str(exc))
+        return None, []
+    if not report.passed:
+        problems.append(f"the latest verification failed ({', '.join(report.failed_checks or ['no checks'])}): see {path}")
+    if report.options.get("events") is not None:
+        problems.append(f"the latest verification ran on part of the test events (--events {report.options['events']}), "
+                        f"so its thresholds were not compared: run `l1ml verify {run_dir}` without --events")
+    if not report.checked_firmware:  # verify names at least the project it verified
+        problems.append(f"the verify report {path} names no firmware it checked: run `l1ml verify {run_dir}` again")
         return report, []
     # the report names folders as verify was given them: re-anchor them on run_dir, which may have moved
-    checked = [run_dir / "firmware" / d.name for d in checked]
-    now = fingerprint(run_dir, checked)
+    checked = [run_dir / "firmware" / Path(d).name for d in report.checked_firmware]
+    recorded, now = report.fingerprint, fingerprint(run_dir, checked)
     changed = sorted(k for k in set(recorded) | set(now) if recorded.get(k) != now.get(k))
     if now.get("events", "").startswith("not usable: "):
         problems.append(now["events"].removeprefix("not usable: "))
@@ -134,20 +130,25 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[dict, list[Fi
 
 def _synthesis_condition(run_dir: Path, project: FirmwareProject, problems: list[str], db) -> Synthesis | None:
     from l1ml.synth.db import JobDB
+    from l1ml.synth.jobs import read_job
 
     wanted = tree_hash(project.project_dir)
     db = db or JobDB()
-    matching = []
+    matching, unreadable = [], []
     for job in db.jobs(None, "kind = 'hls'"):
-        spec_path = Path(job.job_dir) / "job.json"
-        if spec_path.is_file():
-            spec = json.loads(spec_path.read_text())
-            if spec.get("project_hash") == wanted:
+        if (Path(job.job_dir) / "job.json").is_file():  # a job folder removed by hand is no synthesis
+            try:
+                spec = read_job(job.job_dir)
+            except L1mlError as exc:  # an older l1ml's job: whether it synthesised this project is not known
+                unreadable.append(str(exc))
+                continue
+            if spec.project_hash == wanted:
                 matching.append((job, spec))
     hint = f"`l1ml synth submit {run_dir}`, then `l1ml synth wait`"
     if not matching:
         problems.append(f"no synthesis of this firmware project (content hash {wanted[:12]}) in the job database "
-                        f"{db.path}: run {hint}, or give --no-synthesis for an emulator-only delivery")
+                        f"{db.path}: run {hint}, or give --no-synthesis for an emulator-only delivery"
+                        + (f"; {len(unreadable)} of its jobs cannot be read, the first: {unreadable[0]}" if unreadable else ""))
         return None
     done = [(job, spec) for job, spec in matching if job.state == "done"]
     if not done:
@@ -155,11 +156,17 @@ def _synthesis_condition(run_dir: Path, project: FirmwareProject, problems: list
         problems.append(f"no synthesis of this firmware project has finished ({states}): wait for it, or run {hint}")
         return None
     # the newest finished job, preferring one that exported the IP (a firmware delivery carries it)
-    job, spec = max(done, key=lambda js: ("export" in js[1].get("steps", []), js[0].submitted))
-    result = job.result_data
-    over = [f"{row['item']} {row['value']:g} > {row['budget']:g}" for row in result.get("budget", []) if not row["ok"]]
-    if not result.get("budget"):
-        why = result.get("budget_unknown") or "no C-synthesis report or hw target"
+    job, spec = max(done, key=lambda js: ("export" in js[1].steps, js[0].submitted))
+    try:
+        result = job.recorded_result()
+    except L1mlError as exc:  # recorded by an older l1ml
+        problems.append(str(exc))
+        return None
+    if result is None:  # a job is done once its result is recorded
+        raise L1mlError("a finished job without a recorded result: the job database was edited", key="JOB", value=job.id)
+    over = [f"{row.item} {row.value:g} > {row.budget:g}" for row in result.budget if not row.ok]
+    if not result.budget:
+        why = result.budget_unknown or "no C-synthesis report or hw target"
         problems.append(f"synthesis job {job.id} has no budget comparison ({why})")
     elif over:
         problems.append(f"synthesis job {job.id} is over the hw target's budgets: {'; '.join(over)}")

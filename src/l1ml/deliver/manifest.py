@@ -13,41 +13,29 @@ emulator-only delivery has none).
 from __future__ import annotations
 
 import fnmatch
-import json
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from l1ml.documents import DeliveryManifest, DeliveryRecord, read
 from l1ml.errors import L1mlError
 from l1ml.runs import sha256_file
 
 MANIFEST = "manifest.json"
-RECORD_FORMAT = "l1ml-delivery-record/1"
 
 
 def record_path(model_root: Path, version: str) -> Path:
     return Path(model_root) / f"{version}.record.json"
 
 
-def make_record(manifest: dict, manifest_path: Path, archive: Path) -> dict:
-    return {"format": RECORD_FORMAT, "model": manifest["model"], "version": manifest["version"], "kind": manifest["kind"],
-            "created": manifest["created"], "manifest_sha256": sha256_file(manifest_path), "archive_sha256": sha256_file(archive)}
+def make_record(manifest: DeliveryManifest, manifest_path: Path, archive: Path) -> DeliveryRecord:
+    return DeliveryRecord(model=manifest.model, version=manifest.version, kind=manifest.kind, created=manifest.created,
+                          manifest_sha256=sha256_file(manifest_path), archive_sha256=sha256_file(archive))
 
 
-def read_record(path: Path) -> dict:
-    try:
-        record = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise L1mlError(f"the delivery record is not JSON ({exc})", path=path) from None
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        found = record.get("format") if isinstance(record, dict) else None
-        raise L1mlError(f"not a delivery record of this l1ml (format {found!r}, expected {RECORD_FORMAT!r})", path=path,
-                        key="format")
-    missing = [k for k in ("model", "version", "kind", "manifest_sha256", "archive_sha256") if not isinstance(record.get(k), str)]
-    if missing:
-        raise L1mlError("the delivery record is damaged", path=path, key=missing[0])
-    return record
+def read_record(path: Path) -> DeliveryRecord:
+    return read(path, DeliveryRecord)
 
 
 def file_hashes(folder: Path) -> dict[str, dict]:
@@ -81,7 +69,7 @@ def is_build_product(rel: str, patterns) -> bool:
 @dataclass
 class CheckResult:
     path: Path
-    manifest: dict
+    manifest: DeliveryManifest
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
@@ -105,17 +93,8 @@ class CheckResult:
                 + [f"ignored: {p} (a build product, not part of the delivery)" for p in self.built])
 
 
-def read_manifest(folder: Path) -> dict:
-    path = Path(folder) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise L1mlError("not a delivery: no manifest.json", path=folder) from None
-    except ValueError as exc:
-        raise L1mlError(f"the manifest is not JSON ({exc})", path=path) from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise L1mlError("the manifest lists no files", path=path, key="files")
-    return manifest
+def read_manifest(folder: Path) -> DeliveryManifest:
+    return read(Path(folder) / MANIFEST, DeliveryManifest, "not a delivery")
 
 
 def check_folder(folder: Path, record: Path | None = None) -> CheckResult:
@@ -123,16 +102,15 @@ def check_folder(folder: Path, record: Path | None = None) -> CheckResult:
     beside the folder, `<version>.record.json`)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    listed = manifest["files"]
+    listed = manifest.files
     present = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     result = CheckResult(folder, manifest)
     result.missing = sorted(set(listed) - present)
     unlisted = sorted(present - set(listed))
-    patterns = _build_products(manifest, folder)
-    result.built = [rel for rel in unlisted if is_build_product(rel, patterns)]
+    result.built = [rel for rel in unlisted if is_build_product(rel, manifest.build_products)]
     result.extra = [rel for rel in unlisted if rel not in result.built]
-    result.changed = sorted(rel for rel in set(listed) & present if sha256_file(folder / rel) != listed[rel].get("sha256"))
-    result.inconsistent = _content_problems(folder.name, manifest, listed)
+    result.changed = sorted(rel for rel in set(listed) & present if sha256_file(folder / rel) != listed[rel].sha256)
+    result.inconsistent = _content_problems(folder.name, manifest)
     record = record_path(folder.parent, folder.name) if record is None else record
     if not record.is_file():
         result.missing.append(f"{record.name} (the delivery record, which covers manifest.json; keep it beside the "
@@ -142,36 +120,27 @@ def check_folder(folder: Path, record: Path | None = None) -> CheckResult:
     return result
 
 
-def _build_products(manifest: dict, folder: Path) -> list[str]:
-    """The manifest's patterns of build products (none in packages made before it had them)."""
-    patterns = manifest.get("build_products", [])
-    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-        raise L1mlError("the manifest's build_products is not a list of patterns", path=folder / MANIFEST, key="build_products")
-    return patterns
-
-
-def _content_problems(version: str, manifest: dict, listed: dict) -> list[str]:
+def _content_problems(version: str, manifest: DeliveryManifest) -> list[str]:
     problems = []
-    if manifest.get("version") != version:
-        problems.append(f"the manifest says version {manifest.get('version')!r}, the folder is {version!r}")
-    has_firmware = any(rel.startswith("firmware/") for rel in listed)
-    kind = manifest.get("kind")
-    if kind not in ("firmware", "emulator-only"):
-        problems.append(f"the manifest's kind {kind!r} is neither 'firmware' nor 'emulator-only'")
-    elif (kind == "firmware") != has_firmware or manifest.get("firmware_release") != (kind == "firmware"):
-        problems.append(f"the manifest says kind {kind!r} (firmware_release {manifest.get('firmware_release')!r}) but the "
-                        f"package {'has' if has_firmware else 'has no'} firmware/ folder")
+    if manifest.version != version:
+        problems.append(f"the manifest says version {manifest.version!r}, the folder is {version!r}")
+    has_firmware = any(rel.startswith("firmware/") for rel in manifest.files)
+    firmware = manifest.kind == "firmware"
+    if firmware != has_firmware or manifest.firmware_release != firmware:
+        problems.append(f"the manifest says kind {manifest.kind!r} (firmware_release {manifest.firmware_release!r}) but "
+                        f"the package {'has' if has_firmware else 'has no'} firmware/ folder")
     return problems
 
 
-def _record_problems(record: dict, manifest: dict, manifest_sha: str, record_file: Path) -> list[str]:
+def _record_problems(record: DeliveryRecord, manifest: DeliveryManifest, manifest_sha: str, record_file: Path) -> list[str]:
     problems = []
-    if record["manifest_sha256"] != manifest_sha:
+    if record.manifest_sha256 != manifest_sha:
         problems.append(f"manifest.json is not the one delivered (SHA-256 {manifest_sha[:12]}…, {record_file.name} says "
-                        f"{record['manifest_sha256'][:12]}…)")
+                        f"{record.manifest_sha256[:12]}…)")
     for key in ("model", "version", "kind"):
-        if record[key] != manifest.get(key):
-            problems.append(f"the manifest says {key} {manifest.get(key)!r}, {record_file.name} says {record[key]!r}")
+        if getattr(record, key) != getattr(manifest, key):
+            problems.append(f"the manifest says {key} {getattr(manifest, key)!r}, {record_file.name} says "
+                            f"{getattr(record, key)!r}")
     return problems
 
 
@@ -196,7 +165,7 @@ def check(path: str | Path) -> CheckResult:
         result = check_folder(tops[0], record)
     if tops[0].name != version:
         result.inconsistent.append(f"the archive {path.name} holds version folder {tops[0].name!r}")
-    if record.is_file() and read_record(record)["archive_sha256"] != sha256_file(path):
+    if record.is_file() and read_record(record).archive_sha256 != sha256_file(path):
         result.changed.append(f"{path.name} (not the archive delivered: its SHA-256 differs from {record.name})")
     result.path = path
     return result
@@ -232,5 +201,5 @@ def list_deliveries(root: Path, model: str | None = None) -> list[Listed]:
             if result.ok and not (model_dir / f"{folder.name}.tar.gz").is_file():
                 status = "ok, no archive"
             m = result.manifest
-            found.append(Listed(model_dir.name, folder.name, folder, m.get("kind", "?"), m.get("created", "?"), status))
+            found.append(Listed(model_dir.name, folder.name, folder, m.kind, m.created, status))
     return found

@@ -40,11 +40,10 @@ from l1ml.deliver.firmware import write_firmware
 from l1ml.deliver.gate import DeliveryRefused, Gate, already_delivered, check, check_version, require_run, version_key
 from l1ml.deliver.manifest import MANIFEST, make_record, record_path
 from l1ml.deliver.vectors import to_hex_lines
+from l1ml.documents import DeliveryManifest
 from l1ml.errors import L1mlError
-from l1ml.runfolder import read_inputs
-from l1ml.runs import git_state, sha256_file, tool_versions, write_json_atomic
-
-FORMAT = "l1ml-delivery/1"
+from l1ml.runfolder import read_inputs, read_state
+from l1ml.runs import git_state, sha256_file, tool_versions
 
 
 @dataclass
@@ -59,12 +58,12 @@ class DeliverOptions:
 class Delivery:
     path: Path  # the version folder
     archive: Path
-    manifest: dict
+    manifest: DeliveryManifest
     seconds: float
 
     @property
     def size_mb(self) -> float:
-        return sum(f["bytes"] for f in self.manifest["files"].values()) / 1e6
+        return sum(f.bytes for f in self.manifest.files.values()) / 1e6
 
 
 def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], None] = print, db=None) -> Delivery:
@@ -101,17 +100,17 @@ def _deliver_locked(gate: Gate, subject, cfg, model_root: Path, version: str, op
     archive_tmp = model_root / f".{version}.tar.gz.tmp-{os.getpid()}"
     try:
         tmp.mkdir()
-        manifest = _write(tmp, gate, subject, cfg, version, options, log)
+        content = _write(tmp, gate, subject, cfg, version, options, log)
         log("building the CMSSW emulator and running the test vectors through it")
         result = cmssw.build_and_test(tmp, scratch_dir=model_root)  # a kill -9 leaves it where leftovers are removed
         if not result.passed:
             raise DeliveryRefused(run_dir, ["the emulator package failed its test vectors; nothing was delivered:\n"
                                             + result.output[-3000:]])
-        manifest["emulator"]["self_test"] = {"passed": True, "seconds": round(result.seconds, 1),
-                                             "summary": [ln for ln in result.output.splitlines() if " differ" in ln]}
-        _write_manifest(tmp, manifest)
-        _tar(tmp, version, archive_tmp, manifest["created"])
-        write_json_atomic(record_path(model_root, version), make_record(manifest, tmp / MANIFEST, archive_tmp))
+        content["emulator"]["self_test"] = {"passed": True, "seconds": round(result.seconds, 1),
+                                            "summary": [ln for ln in result.output.splitlines() if " differ" in ln]}
+        manifest = _write_manifest(tmp, content)
+        _tar(tmp, version, archive_tmp, manifest.created)
+        make_record(manifest, tmp / MANIFEST, archive_tmp).write(record_path(model_root, version))
         os.replace(tmp, final)  # the commit point
         os.replace(archive_tmp, model_root / f"{version}.tar.gz")
     finally:
@@ -151,12 +150,14 @@ def _remove_leftovers(model_root: Path) -> None:
 
 
 def _write(folder: Path, gate: Gate, subject, cfg, version: str, options: DeliverOptions, log) -> dict:
+    """The package's files but the manifest; returns what the manifest says of them, but their list and hashes."""
     from l1ml import __version__
     from l1ml.deliver.vectors import make_vectors
+    from l1ml.documents import Metrics, read
     from l1ml.firmware import csim
 
     run_dir = gate.run_dir
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = read(run_dir / "metrics.json", Metrics).model_dump(mode="json")
     log(f"delivering {cfg.name} {version} from {run_dir}" + ("" if options.synthesis else " (emulator only)"))
     sources = subject.csim_sources()
     library = csim.compile_sources(sources)
@@ -181,14 +182,15 @@ def _write(folder: Path, gate: Gate, subject, cfg, version: str, options: Delive
 
 
 def _scaling(run_dir: Path, subject) -> dict:
-    from l1ml.quantize.normalisation import OFFSET_GRID, Normalisation
+    from l1ml.documents import NormalisationRecord, read
+    from l1ml.quantize.normalisation import OFFSET_GRID
 
     t = subject.input_type
     common = {"input_type": str(t), "formula": "x_scaled = (x - offset) * 2**-shift, then converted to input_type "
               f"({t.rounding}, {t.overflow})", "offset_lsb": OFFSET_GRID}
     path = run_dir / "normalisation.json"
     if path.is_file():
-        norm = Normalisation.load(path)
+        norm = read(path, NormalisationRecord).normalisation()
         codes = np.rint(norm.offset / OFFSET_GRID).astype(np.int64)
         if not np.array_equal(codes * OFFSET_GRID, norm.offset):
             raise L1mlError("an offset is not on the 2**-8 grid", path=path, key="offset")
@@ -236,39 +238,38 @@ def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict
     synth_summary = None
     if gate.synthesis is not None:
         result, spec = gate.synthesis.result, gate.synthesis.spec
-        csynth = result.get("reports", {}).get("csynth") or {}
-        tools["synthesis"] = result.get("tool_version")
+        csynth = result.reports.csynth or {}
+        tools["synthesis"] = result.tool_version
         synth_summary = {
-            "job": gate.synthesis.job_id, "tool_version": result.get("tool_version"), "host": result.get("host"),
-            "part": spec.get("part"), "clock_ns": spec.get("clock_ns"), "steps": spec.get("steps"),
-            "hw_target": spec.get("extra", {}).get("hw_target"), "project_hash": spec.get("project_hash"),
+            "job": gate.synthesis.job_id, "tool_version": result.tool_version, "host": result.host, "part": spec.part,
+            "clock_ns": spec.clock_ns, "steps": spec.steps, "hw_target": spec.extra.hw_target,
+            "project_hash": spec.project_hash,
             "latency_worst_cycles": csynth.get("latency_worst"), "latency_worst_ns": csynth.get("latency_worst_ns"),
             "interval_max": csynth.get("interval_max"), "clock_estimated_ns": csynth.get("clock_estimated_ns"),
-            "resources": csynth.get("resources"), "budget": result.get("budget"),
-            "within_budget": result.get("within_budget"), "peak_mem_gb": result.get("peak_mem_gb"),
+            "resources": csynth.get("resources"), "budget": [row.model_dump() for row in result.budget],
+            "within_budget": result.within_budget, "peak_mem_gb": result.peak_mem_gb,
             "ip": synthesis["ip"] if synthesis else [],
         }
     return {
-        "format": FORMAT,
         "model": cfg.name,
         "version": version,
         "kind": "firmware" if gate.synthesis is not None else "emulator-only",
         "firmware_release": gate.synthesis is not None,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "lineage": {
-            "run": {"path": str(run_dir.resolve()), "id": run_dir.name, "config_hash": _read_json(run_dir / "run.json").get("config_hash")},
+            "run": {"path": str(run_dir.resolve()), "id": run_dir.name, "config_hash": read_state(run_dir).config_hash},
             "config": {"sha256": sha256_file(run_dir / "config.yaml"), "as_given": (run_dir / "config.yaml").read_text()},
             "seed": cfg.seed,
             "data": read_inputs(run_dir).model_dump(),  # the events verify read, by the hash the gate checked
             "l1ml_git": {"delivery": git_state(), "training": train.get("l1ml_git"), "conversion": convert.get("l1ml_git"),
-                         "verify": report.get("l1ml_git")},
+                         "verify": report.l1ml_git},
             "tools": tools,
         },
         "verify": {
-            "created": report.get("created"), "passed": report.get("passed"), "fingerprint": report.get("fingerprint"),
-            "events": report.get("sample", {}).get("events"),
+            "created": report.created, "passed": report.passed, "fingerprint": report.fingerprint,
+            "events": report.sample.get("events"),
             "checks": [{k: c[k] for k in ("name", "passed", "events", "mismatches", "message") if c.get(k) is not None}
-                       for c in report["checks"]],
+                       for c in report.checks],
         },
         "synthesis": synth_summary or {"none": "emulator-only delivery (--no-synthesis): not synthesised, no IP; "
                                                "not a firmware release"},
@@ -282,11 +283,13 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _write_manifest(folder: Path, manifest: dict) -> None:
+def _write_manifest(folder: Path, content: dict) -> DeliveryManifest:
+    """The manifest: `content` and the list of the package's files with their hashes."""
     from l1ml.deliver.manifest import listing
 
-    manifest.update(listing(folder))
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
+    manifest = DeliveryManifest(**content, **listing(folder))
+    manifest.write(folder / MANIFEST)
+    return manifest
 
 
 def _tar(folder: Path, version: str, out: Path, created: str) -> None:

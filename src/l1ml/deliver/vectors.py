@@ -16,16 +16,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from l1ml.documents import VectorsInfo, read
 from l1ml.errors import L1mlError
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
-FORMAT = "l1ml-test-vectors/1"
 MAX_BLOCK = 5000  # events per adversarial block in the vectors (the threshold probes of large BDTs run to 30 000)
 
 
@@ -46,7 +45,7 @@ class Vectors:
         np.save(folder / "outputs.npy", self.outputs)
         # numpy's repr of a float32 is the shortest decimal that reads back (strtof) as the same float32
         (folder / "raw_inputs.txt").write_text("".join(" ".join(repr(v) for v in row) + "\n" for row in self.raw.astype(np.float32)))
-        (folder / "vectors.json").write_text(json.dumps(self.description(), indent=1) + "\n")
+        self.description().write(folder / "vectors.json")
 
     def write_testbench_data(self, folder: Path) -> None:
         """The vectors as the hls4ml and conifer testbenches read them (`tb_data/`): one event per line, the values in
@@ -68,20 +67,18 @@ class Vectors:
                 raise L1mlError(f"the VHDL type {vhdl_type} is coarser than {t}", path=folder)
             (folder / name).write_text("".join(" ".join(str(v) for v in row) + "\n" for row in (codes << shift).tolist()))
 
-    def description(self) -> dict:
-        return {
-            "format": FORMAT,
-            "events": len(self.inputs),
-            "inputs": {"count": self.inputs.shape[1], "type": str(self.input_type), "width": self.input_type.width,
-                       "fractional_bits": self.input_type.fractional},
-            "outputs": {"count": self.outputs.shape[1], "type": str(self.output_type), "width": self.output_type.width,
-                        "fractional_bits": self.output_type.fractional},
-            "hex": "two's-complement bit patterns, ceil(width/4) hex digits, one event per line, values separated by spaces",
-            "npy": "int64 integer codes: value = code * 2**-fractional_bits",
-            "raw_inputs": {"events": len(self.raw), "rows": [0, len(self.raw)],
-                           "note": "features before scaling; the emulator's prepare_input(float*) scales them itself"},
-            "blocks": [{"category": name, "rows": [a, b]} for name, a, b in self.blocks],
-        }
+    def description(self) -> VectorsInfo:
+        def port(codes: np.ndarray, t: FixedType) -> dict:
+            return {"count": codes.shape[1], "type": str(t), "width": t.width, "fractional_bits": t.fractional}
+
+        return VectorsInfo(
+            events=len(self.inputs), inputs=port(self.inputs, self.input_type), outputs=port(self.outputs, self.output_type),
+            hex="two's-complement bit patterns, ceil(width/4) hex digits, one event per line, values separated by spaces",
+            npy="int64 integer codes: value = code * 2**-fractional_bits",
+            raw_inputs={"events": len(self.raw), "rows": [0, len(self.raw)],
+                        "note": "features before scaling; the emulator's prepare_input(float*) scales them itself"},
+            blocks=[{"category": name, "rows": (a, b)} for name, a, b in self.blocks],
+        )
 
 
 def to_hex_lines(codes: np.ndarray, t: FixedType) -> list[str]:
@@ -126,9 +123,9 @@ def make_vectors(subject, library, *, test_events: int) -> Vectors:
     return Vectors(t.to_codes(x), codes, t, out_type, sample.blocks, raw)
 
 
-def load_vectors(folder: Path) -> tuple[dict, np.ndarray, np.ndarray]:
+def load_vectors(folder: Path) -> tuple[VectorsInfo, np.ndarray, np.ndarray]:
     """vectors.json, input codes and output codes of a `test_vectors/` folder, from the hex files."""
-    info = json.loads((folder / "vectors.json").read_text())
-    inputs = read_hex(folder / "inputs.hex", parse_fixed(info["inputs"]["type"]))
-    outputs = read_hex(folder / "outputs.hex", parse_fixed(info["outputs"]["type"]))
+    info = read(Path(folder) / "vectors.json", VectorsInfo)
+    inputs = read_hex(folder / "inputs.hex", parse_fixed(info.inputs.type))
+    outputs = read_hex(folder / "outputs.hex", parse_fixed(info.outputs.type))
     return info, inputs, outputs

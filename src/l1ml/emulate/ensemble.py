@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.documents import Ensemble, read
 from l1ml.emulate.tree_json import CONIFER_NODES, base_scores, check_tree, check_xgboost_json
 from l1ml.errors import L1mlError
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
@@ -155,7 +156,7 @@ def _conifer_trees(d: object, path: Path) -> list[list[dict]]:
     for key in ("n_features", "n_classes"):
         if isinstance(d[key], bool) or not isinstance(d[key], int) or d[key] < 1:
             raise L1mlError("expected a whole number >= 1", path=path, key=key, value=d[key])
-    groups = 1 if d["n_classes"] == 2 else d["n_classes"]
+    groups = n_outputs(d)
     init = d["init_predict"]
     if not isinstance(init, list) or len(init) < groups or not all(isinstance(v, (int, float)) for v in init):
         raise L1mlError(f"expected a list of {groups} or more numbers (one per class)", path=path, key="init_predict")
@@ -214,11 +215,15 @@ def firmware_thresholds(ensemble: dict, input_type: FixedType) -> dict:
     return out
 
 
+def n_outputs(ensemble: dict) -> int:
+    """The scores it gives: one for two classes, else one per class."""
+    return 1 if ensemble["n_classes"] == 2 else ensemble["n_classes"]
+
+
 def max_abs_score(ensemble: dict) -> float:
     """Largest |init + sum of leaves| any input can reach, per class (a bound: the largest leaf of every tree)."""
-    groups = 1 if ensemble["n_classes"] == 2 else ensemble["n_classes"]
     worst = 0.0
-    for c in range(groups):
+    for c in range(n_outputs(ensemble)):
         total = abs(ensemble["init_predict"][c])
         for r in ensemble["trees"]:
             t = r[c]
@@ -237,11 +242,13 @@ def check_finite(x: np.ndarray, where: object = "input") -> None:
 
 
 def save(ensemble: dict, path: Path) -> None:
-    Path(path).write_text(json.dumps(ensemble) + "\n")
+    """Write the ensemble as an `ensemble.json` document (`l1ml.documents.Ensemble`)."""
+    Ensemble.model_validate({"format": Ensemble.format_name(), **ensemble}).write(path)
 
 
 def load(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+    """The ensemble of an `ensemble.json` document; an older, foreign or damaged one is an L1mlError naming it."""
+    return read(path, Ensemble).model_dump(exclude={"format"})
 
 
 def quantized_values(ensemble: dict, score_type: FixedType) -> dict:

@@ -11,14 +11,13 @@ refuses a layer it cannot emulate exactly (`l1ml.firmware.emulator_spec` writes 
 - Add / Subtract / Multiply: the exact result cast to the result type.
 Anything else (a softmax's lookup tables, say) is refused: the emulator is exact or absent.
 
-The specification is plain JSON (weights as integer codes), written next to the project by
-`l1ml convert`, so verification needs neither TensorFlow nor hls4ml. `l1ml verify` proves the emulator
+The specification (`l1ml.documents.EmulatorSpec`) is plain JSON, weights as integer codes, written next to the
+project by `l1ml convert`, so verification needs neither TensorFlow nor hls4ml. `l1ml verify` proves the emulator
 equal to the C-simulation on every verified event.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.documents import ActivationLayer, DenseLayer, EmulatorLayer, EmulatorSpec, InputLayer, read
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 EXACT_BITS = 52  # float64 holds integers up to 2**53; one bit of margin for the rounding offsets
@@ -34,10 +34,6 @@ CHUNK = 4096  # events per block: keeps each layer's arrays in the CPU caches
 
 class EmulatorUnsupported(Exception):
     """The network has a layer or a type that the emulator does not reproduce exactly."""
-
-
-def save_spec(spec: dict, path: Path) -> None:
-    Path(path).write_text(json.dumps(spec, separators=(",", ":")) + "\n")
 
 
 @dataclass(frozen=True)
@@ -69,31 +65,33 @@ class NetworkEmulator:
     weights) show that it cannot change the value.
     """
 
-    def __init__(self, spec: dict, threads: int | None = None):
+    def __init__(self, spec: EmulatorSpec, threads: int | None = None):
+        if spec.unsupported is not None:
+            raise EmulatorUnsupported(spec.unsupported)
         self.spec = spec
         self.threads = threads or len(os.sched_getaffinity(0))
         bounds: dict[str, Bounds] = {}
         self._steps = []
-        for layer in spec["layers"]:
-            step, bounds[layer["output"]] = self._compile(layer, bounds)
+        for layer in spec.layers:
+            step, bounds[layer.output] = self._compile(layer, bounds)
             self._steps.append(step)
 
     @classmethod
     def load(cls, path: Path, threads: int | None = None) -> NetworkEmulator:
-        return cls(json.loads(Path(path).read_text()), threads)
+        """The emulator of an `emulator.json`; an older, foreign or damaged one is an L1mlError naming it."""
+        return cls(read(path, EmulatorSpec), threads)
 
     @staticmethod
-    def _compile(layer: dict, bounds: dict[str, Bounds]):
-        t = parse_fixed(layer["result_type"])
-        cls = layer["class"]
-        src = layer["inputs"][0]
-        if cls == "Input":
+    def _compile(layer: EmulatorLayer, bounds: dict[str, Bounds]):
+        t = parse_fixed(layer.result_type)
+        src = layer.inputs[0]
+        if isinstance(layer, InputLayer):
             cast, out = _cast(t, Bounds(-np.inf, np.inf, 10**6))
             return (lambda values, x: cast(x)), out
-        if cls == "Dense":
-            w_t, b_t, acc_t = (parse_fixed(layer[k]) for k in ("weight_type", "bias_type", "accum_type"))
-            w = np.ldexp(np.array(layer["weight_codes"], dtype=np.float64), -w_t.fractional)
-            b = acc_t.quantize(np.ldexp(np.array(layer["bias_codes"], dtype=np.float64), -b_t.fractional))
+        if isinstance(layer, DenseLayer):
+            w_t, b_t, acc_t = (parse_fixed(k) for k in (layer.weight_type, layer.bias_type, layer.accum_type))
+            w = np.ldexp(np.array(layer.weight_codes, dtype=np.float64), -w_t.fractional)
+            b = acc_t.quantize(np.ldexp(np.array(layer.bias_codes, dtype=np.float64), -b_t.fractional))
             x_b = bounds[src]
             lo = b + np.minimum(w * x_b.lo, w * x_b.hi).sum(axis=0)
             hi = b + np.maximum(w * x_b.lo, w * x_b.hi).sum(axis=0)
@@ -105,35 +103,33 @@ class NetworkEmulator:
                 acc += b
                 return cast(acc_cast(acc))
             return dense, out
-        if cls == "Activation" and layer["activation"] == "relu":
+        if isinstance(layer, ActivationLayer) and layer.activation == "relu":
             x_b = bounds[src]
             cast, out = _cast(t, Bounds(max(x_b.lo, 0.0), max(x_b.hi, 0.0), x_b.frac))
             if not t.signed and t.overflow != "AP_WRAP":  # a saturating unsigned cast already maps negatives to 0
                 return (lambda values, x: t.quantize_float(values[src])), out
             return (lambda values, x: cast(np.maximum(values[src], 0.0))), out
-        if cls == "Activation":
+        if isinstance(layer, ActivationLayer):
             cast, out = _cast(t, bounds[src])
             return (lambda values, x: cast(values[src])), out
-        if cls == "Merge":
-            a, b_name = layer["inputs"]
-            p, q = bounds[a], bounds[b_name]
-            if layer["op"] == "multiply":
-                corners = [p.lo * q.lo, p.lo * q.hi, p.hi * q.lo, p.hi * q.hi]
-                exact = Bounds(min(corners), max(corners), p.frac + q.frac)
-            elif layer["op"] == "add":
-                exact = Bounds(p.lo + q.lo, p.hi + q.hi, max(p.frac, q.frac))
-            else:
-                exact = Bounds(p.lo - q.hi, p.hi - q.lo, max(p.frac, q.frac))
-            op = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply}[layer["op"]]
-            cast, out = _cast(t, exact)
-            return (lambda values, x: cast(op(values[a], values[b_name]))), out
-        raise EmulatorUnsupported(f"layer class {cls}")
+        a, b_name = layer.inputs  # a Merge
+        p, q = bounds[a], bounds[b_name]
+        if layer.op == "multiply":
+            corners = [p.lo * q.lo, p.lo * q.hi, p.hi * q.lo, p.hi * q.hi]
+            exact = Bounds(min(corners), max(corners), p.frac + q.frac)
+        elif layer.op == "add":
+            exact = Bounds(p.lo + q.lo, p.hi + q.hi, max(p.frac, q.frac))
+        else:
+            exact = Bounds(p.lo - q.hi, p.hi - q.lo, max(p.frac, q.frac))
+        op = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply}[layer.op]
+        cast, out = _cast(t, exact)
+        return (lambda values, x: cast(op(values[a], values[b_name]))), out
 
     def _run_block(self, x: np.ndarray) -> np.ndarray:
         values: dict[str, np.ndarray] = {}
-        for layer, step in zip(self.spec["layers"], self._steps):
-            values[layer["output"]] = step(values, x)
-        return values[self.spec["outputs"][0]]
+        for layer, step in zip(self.spec.layers, self._steps):
+            values[layer.output] = step(values, x)
+        return values[self.spec.outputs[0]]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)

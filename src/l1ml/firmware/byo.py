@@ -15,13 +15,13 @@ part verified bit for bit; the softmax is verified within a tolerance.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 from pathlib import Path
 
+from l1ml.documents import ByoRecord, SourceFile, read
 from l1ml.errors import L1mlError
 from l1ml.quantize.fixedpoint import parse_fixed
-from l1ml.runs import sha256_file, tree_hash, write_json_atomic
+from l1ml.runs import sha256_file, tree_hash
 
 DEFAULT_INPUT_TYPE = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
 BYO_FILE = "byo.json"
@@ -113,14 +113,11 @@ def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: st
 
         saved = save_model(model, model_dir / "converted")
         copied = {k: f"converted/{p.name}" for k, p in saved.items()}
-    write_json_atomic(out / BYO_FILE, {
-        "kind": "keras", "input_type": in_type, "n_features": int(model.input_shape[-1]),
-        "n_outputs": int(model.output_shape[-1]), "softmax": logits is not None, "backend": backend,
-        "model_quantizes_inputs": model_quantizes_inputs(model), "rewritten": rewritten,
-        "source": {k: {"path": str(Path(v).resolve()), "sha256": _sha256(v)} for k, v in
-                   {"architecture": arch, **({"weights": weights} if weights else {})}.items()},
-        "model_files": copied,
-    })
+    given = {"architecture": arch, **({"weights": weights} if weights else {})}
+    ByoRecord(kind="keras", input_type=in_type, n_features=int(model.input_shape[-1]), n_outputs=int(model.output_shape[-1]),
+              backends=[backend], source={k: _source_file(v) for k, v in given.items()}, model_files=copied,
+              softmax=logits is not None, model_quantizes_inputs=model_quantizes_inputs(model),
+              rewritten=rewritten).write(out / BYO_FILE)
     return project.out_dir
 
 
@@ -137,16 +134,13 @@ def _copy(path: Path, folder: Path) -> Path:
     return target
 
 
-def _sha256(path: Path) -> str:
-    return tree_hash(path) if Path(path).is_dir() else sha256_file(path)
+def _source_file(path: Path) -> SourceFile:
+    """A given model file (or SavedModel folder) with its SHA-256."""
+    return SourceFile(path=str(Path(path).resolve()), sha256=tree_hash(path) if Path(path).is_dir() else sha256_file(path))
 
 
-def read_byo(folder: Path) -> dict:
-    path = Path(folder) / BYO_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise L1mlError(f"cannot read the conversion record: {exc}", path=path) from None
+def read_byo(folder: Path) -> ByoRecord:
+    return read(Path(folder) / BYO_FILE, ByoRecord)
 
 
 # BDTs -------------------------------------------------------------------------------------------------------
@@ -171,8 +165,8 @@ def convert_xgboost(model_path: Path, out: Path, *, input_type: str | None, scor
                FixedType(18, integer_bits_for(max_abs_score(ensemble)), True, "AP_RND_CONV", "AP_SAT"))
     hw = load_target(target)
     dirs = convert_for_firmware(ensemble, in_type, sc_type, out / "firmware", backends=(backend,) if backend else BDT_BACKENDS,
-                                part=hw.part, clock_period_ns=clock_period_ns or hw.default_clock_ns,
-                                source={"kind": "xgboost", "model": str(Path(model_path).resolve()), "target": hw.name})
+                                hw=hw, clock_period_ns=clock_period_ns or hw.default_clock_ns,
+                                source={"kind": "xgboost", "model": str(Path(model_path).resolve())})
     _record_bdt(out, "xgboost", model_path, ensemble, {"input": str(in_type), "score": str(sc_type)}, dirs)
     return dirs
 
@@ -206,9 +200,9 @@ def convert_conifer(model_path: Path, out: Path, *, input_type: str | None, scor
     dirs = []
     for b in wanted:
         use = dict.fromkeys(types, types["input"]) if b == "vhdl" else types
-        dirs.append(write_project(ensemble, use, out / "firmware" / b, backend=b, part=hw.part,
+        dirs.append(write_project(ensemble, use, out / "firmware" / b, backend=b, hw=hw,
                                   clock_period_ns=clock_period_ns or hw.default_clock_ns,
-                                  source={"kind": "conifer", "model": str(Path(model_path).resolve()), "target": hw.name}))
+                                  source={"kind": "conifer", "model": str(Path(model_path).resolve())}))
     notes = [] if one_type else ["VHDL not written: conifer's VHDL needs one type for inputs, thresholds and scores"]
     _record_bdt(out, "conifer", model_path, ensemble, {k: str(v) for k, v in types.items()}, dirs, notes)
     return dirs
@@ -223,13 +217,12 @@ def _parse_type(text: str, key: str):
 
 def _record_bdt(out: Path, kind: str, model_path: Path, ensemble: dict, types: dict, dirs: list[Path],
                 notes: list[str] | None = None) -> None:
+    from l1ml.emulate.ensemble import n_outputs
+
     model_dir = out / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     copied = _copy(model_path, model_dir).name
-    write_json_atomic(out / BYO_FILE, {
-        "kind": kind, "input_type": types["input"], "types": types, "n_features": ensemble["n_features"],
-        "n_outputs": 1 if ensemble["n_classes"] == 2 else ensemble["n_classes"], "n_trees": ensemble["n_trees"],
-        "max_depth": ensemble["max_depth"], "backends": [d.name for d in dirs], "notes": notes or [],
-        "source": {"model": {"path": str(Path(model_path).resolve()), "sha256": sha256_file(model_path)}},
-        "model_files": {"model": copied},
-    })
+    ByoRecord(kind=kind, input_type=types["input"], n_features=ensemble["n_features"], n_outputs=n_outputs(ensemble),
+              backends=[d.name for d in dirs], source={"model": _source_file(model_path)}, model_files={"model": copied},
+              types=types, n_trees=ensemble["n_trees"], max_depth=ensemble["max_depth"], notes=notes or []
+              ).write(out / BYO_FILE)

@@ -17,22 +17,27 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from l1ml.documents import ConvertInfo
 from l1ml.emulate import ensemble as ens_mod
 from l1ml.errors import L1mlError
+from l1ml.firmware.project import CONVERT
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
+
+if TYPE_CHECKING:
+    from l1ml.config.hw import HwTarget
 
 PROJECT = "l1ml_bdt"
 BDT_BACKENDS = ("xilinxhls", "vhdl")
 ENSEMBLE = "ensemble.json"
-CONVERT = "convert.json"
 
 
-def write_project(ensemble: dict, types: dict[str, FixedType], out_dir: Path, *, backend: str, part: str,
+def write_project(ensemble: dict, types: dict[str, FixedType], out_dir: Path, *, backend: str, hw: HwTarget,
                   clock_period_ns: float, source: dict) -> Path:
-    """Write the conifer project of `ensemble` to `out_dir` (replaced as a whole, atomically).
+    """Write the conifer project of `ensemble` for the hw target to `out_dir` (replaced as a whole, atomically).
 
     `types`: input, threshold, score and weight FixedTypes (the VHDL backend uses one type for all of them)."""
     import conifer
@@ -40,7 +45,7 @@ def write_project(ensemble: dict, types: dict[str, FixedType], out_dir: Path, *,
     if backend not in BDT_BACKENDS:
         raise L1mlError(f"unknown BDT backend; choose one of: {', '.join(BDT_BACKENDS)}", key="--backend", value=backend)
     names = {k: str(v) for k, v in types.items()}
-    config = {"backend": backend, "output_dir": None, "project_name": PROJECT, "xilinx_part": part,
+    config = {"backend": backend, "output_dir": None, "project_name": PROJECT, "xilinx_part": hw.part,
               "clock_period": clock_period_ns, "input_precision": names["input"],
               "threshold_precision": names["threshold"], "score_precision": names["score"],
               "weight_precision": names["weight"]}
@@ -56,12 +61,12 @@ def write_project(ensemble: dict, types: dict[str, FixedType], out_dir: Path, *,
         config["output_dir"] = str(out_dir / "conifer_prj")
         ens_mod.save(ensemble, tmp / ENSEMBLE)
         (tmp / "conifer_config.json").write_text(json.dumps(config, indent=1) + "\n")
-        (tmp / CONVERT).write_text(json.dumps({
-            "tool": "conifer", "tool_version": str(conifer.__version__), "backend": backend, "project": PROJECT, "part": part,
-            "clock_period_ns": clock_period_ns, "types": names, "n_trees": ensemble["n_trees"],
-            "n_classes": ensemble["n_classes"], "max_depth": ensemble["max_depth"], "n_features": ensemble["n_features"],
-            "splitting_convention": ensemble["splitting_convention"], "source": source,
-        }, indent=1) + "\n")
+        info = ConvertInfo(tool="conifer", tool_version=str(conifer.__version__), backend=backend, project=PROJECT,
+                           part=hw.part, clock_period_ns=clock_period_ns, target=hw.name,
+                           n_features=ensemble["n_features"], n_outputs=ens_mod.n_outputs(ensemble), types=names,
+                           details={k: ensemble[k] for k in ("n_trees", "n_classes", "max_depth", "splitting_convention")},
+                           source=source)
+        info.write(tmp / CONVERT)
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, out_dir)
@@ -74,7 +79,7 @@ WEIGHT_TYPE = FixedType(2, 2, True, is_int=True)  # ap_int<2>: holds conifer's o
 
 
 def convert_for_firmware(ensemble: dict, input_type: FixedType, score_type: FixedType, root: Path, *,
-                         backends: tuple[str, ...], part: str, clock_period_ns: float, source: dict) -> list[Path]:
+                         backends: tuple[str, ...], hw: HwTarget, clock_period_ns: float, source: dict) -> list[Path]:
     """Projects under root/<backend>/ for an ensemble l1ml converted itself ('<' splits): thresholds moved to the
     input grid, leaf values on the score grid; the VHDL in one type that makes it equal to the HLS score."""
     from l1ml.emulate.ensemble import firmware_thresholds, max_abs_score, quantized_values, threshold_type_for
@@ -88,7 +93,7 @@ def convert_for_firmware(ensemble: dict, input_type: FixedType, score_type: Fixe
         else:
             one = vhdl_type(input_type, score_type, max_abs_score(firmware))
             types = dict.fromkeys(("input", "threshold", "score", "weight"), one)
-        out.append(write_project(firmware, types, root / backend, backend=backend, part=part,
+        out.append(write_project(firmware, types, root / backend, backend=backend, hw=hw,
                                  clock_period_ns=clock_period_ns,
                                  source={**source, "input_type": str(input_type), "score_type": str(score_type)}))
     return out
@@ -122,22 +127,21 @@ inline void l1ml_bdt_top(input_t x[n_features], score_t y[BDT::fn_classes(n_clas
 """
 
 
-def csim_sources(fw_dir: Path, info: dict):
+def csim_sources(fw_dir: Path, info: ConvertInfo):
     """The C++ of the xilinxhls project in `fw_dir` (conifer's top function, called through `l1ml_bdt_top`) for
     `csim.build`; `info`: its convert.json."""
     from l1ml.firmware import csim
 
     prj = fw_dir / "conifer_prj"
     files = {}
-    for name in ("BDT.h", "BDT.cpp", "parameters.h", f"{info['project']}.cpp", f"{info['project']}.h"):
+    for name in ("BDT.h", "BDT.cpp", "parameters.h", f"{info.project}.cpp", f"{info.project}.h"):
         path = prj / "firmware" / name
         if not path.is_file():
             raise L1mlError("conifer project file missing; convert again", path=path)
         files[f"firmware/{name}"] = path.read_text()
     files.update(ap_headers())
-    files["l1ml_bdt_top.h"] = TOP_HEADER.format(project=info["project"])
-    n_scores = 1 if info["n_classes"] == 2 else info["n_classes"]
-    top = csim.TopFunction("l1ml_bdt_top", "l1ml_bdt_top.h", "input_t", info["n_features"], "score_t", n_scores)
+    files["l1ml_bdt_top.h"] = TOP_HEADER.format(project=info.project)
+    top = csim.TopFunction("l1ml_bdt_top", "l1ml_bdt_top.h", "input_t", info.n_features, "score_t", info.n_outputs)
     # -O1: GCC's -O2 takes twice as long on conifer's unrolled trees (56 s against 28 s for 50 trees of depth 3,
     # 57 features) for 5 % more speed
     return csim.Sources(files, [], ["firmware", "ap_types"], top, optimisation="-O1")

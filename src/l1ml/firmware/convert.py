@@ -19,9 +19,9 @@ class ConvertOutcome:
 
 def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str | None = None,
                 reuse_factor: int | None = None) -> ConvertOutcome:
+    from l1ml.documents import NormalisationRecord, read
     from l1ml.firmware.hls import convert
     from l1ml.models.keras import load_model
-    from l1ml.quantize.normalisation import Normalisation
     from l1ml.runfolder import require_trained
     from l1ml.runs import write_manifest
 
@@ -37,7 +37,7 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
     if backend not in ("vitis", "vivado"):
         raise L1mlError("networks convert with hls4ml: vitis or vivado", key="--backend", value=backend)
     model_dir = run_dir / "model" / "quantized"
-    norm = Normalisation.load(run_dir / "normalisation.json")
+    norm = read(run_dir / "normalisation.json", NormalisationRecord).normalisation()
     project = convert(load_model(model_dir), norm.input_type, run_dir / "firmware" / backend, hw, backend=backend,
                       reuse_factor=reuse_factor or fw.reuse_factor, clock_period_ns=fw.clock_period_ns)
     write_manifest(project.out_dir / "manifest.json", step="convert", config_path=config_path, config_text=text,
@@ -49,20 +49,21 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
 
 
 def _convert_bdt_run(run_dir: Path, cfg, config_text: str, hw, backend: str | None, clock_ns: float | None) -> ConvertOutcome:
+    from l1ml.documents import BdtInfo, read
     from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
     from l1ml.models.bdt import from_xgboost_file
     from l1ml.quantize.fixedpoint import parse_fixed
-    from l1ml.runs import read_json, write_manifest
+    from l1ml.runs import write_manifest
 
     if backend is not None and backend not in BDT_BACKENDS:
         raise L1mlError("BDTs convert with conifer: xilinxhls or vhdl", key="--backend", value=backend)
     model_path, info_path = run_dir / "model" / "xgboost.json", run_dir / "model" / "bdt.json"
-    info = read_json(info_path, "BDT description (types, features)")
+    info = read(info_path, BdtInfo)
     ensemble, _ = from_xgboost_file(model_path)
     clock = clock_ns or hw.default_clock_ns
-    dirs = convert_for_firmware(ensemble, parse_fixed(info["input_type"]), parse_fixed(info["score_type"]),
-                                run_dir / "firmware", backends=(backend,) if backend else BDT_BACKENDS, part=hw.part,
-                                clock_period_ns=clock, source={"kind": "xgboost", "run": str(run_dir), "target": hw.name})
+    dirs = convert_for_firmware(ensemble, parse_fixed(info.input_type), parse_fixed(info.score_type),
+                                run_dir / "firmware", backends=(backend,) if backend else BDT_BACKENDS, hw=hw,
+                                clock_period_ns=clock, source={"kind": "xgboost", "run": str(run_dir)})
     for d in dirs:
         write_manifest(d / "manifest.json", step="convert", config_path=run_dir / "config.yaml", config_text=config_text,
                        resolved=cfg.model_dump(mode="json"), seed=cfg.seed,

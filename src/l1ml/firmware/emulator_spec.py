@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from l1ml.documents import EmulatorSpec
 from l1ml.emulate.network import EXACT_BITS, EmulatorUnsupported
 from l1ml.quantize.fixedpoint import FixedType, parse_precision
 
@@ -20,7 +21,7 @@ def hls_type(precision) -> FixedType:
         raise EmulatorUnsupported(f"type {exc}") from None
 
 
-def spec_from_hls4ml(hls_model) -> dict:
+def spec_from_hls4ml(hls_model) -> EmulatorSpec:
     """The emulator specification of a converted hls4ml model (raises EmulatorUnsupported)."""
     layers = []
     for layer in hls_model.get_layers():
@@ -29,7 +30,7 @@ def spec_from_hls4ml(hls_model) -> dict:
             raise EmulatorUnsupported(f"layer {layer.name!r} of class {cls}")
         out = hls_type(layer.get_output_variable().type.precision)
         entry = {"name": layer.name, "class": cls, "inputs": list(layer.inputs), "output": layer.outputs[0],
-                 "result_type": str(out)}
+                 "result_type": str(out)}  # a layer of EmulatorSpec
         if cls == "Dense":
             entry.update(_dense_spec(hls_model, layer))
         elif cls == "Activation":
@@ -41,8 +42,7 @@ def spec_from_hls4ml(hls_model) -> dict:
                 raise EmulatorUnsupported(f"merge {layer.get_attr('op')!r} of layer {layer.name!r}")
             entry["op"] = layer.get_attr("op")
         layers.append(entry)
-    return {"format": "l1ml-emulator-network/1", "inputs": list(hls_model.inputs), "outputs": list(hls_model.outputs),
-            "layers": layers}
+    return EmulatorSpec(inputs=list(hls_model.inputs), outputs=list(hls_model.outputs), layers=layers)
 
 
 def _dense_spec(hls_model, layer) -> dict:

@@ -25,7 +25,9 @@ from pathlib import Path
 import yaml
 
 from l1ml.config.hw import HwTarget
+from l1ml.documents import ConvertInfo, EmulatorSpec
 from l1ml.errors import L1mlError
+from l1ml.firmware.project import CONVERT
 
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado"}
 PROJECT = "l1ml_model"
@@ -124,11 +126,12 @@ def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_pe
         hls_model.write()
         _write_emulator(hls_model, tmp / EMULATOR)
         (tmp / "hls4ml_config.yaml").write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
-        (tmp / "convert.json").write_text(json.dumps({
-            "tool": "hls4ml", "backend": BACKENDS[backend], "io_type": "io_parallel", "strategy": "Latency",
-            "reuse_factor": reuse_factor, "part": target.part, "target": target.name, "clock_period_ns": clock,
-            "input_type": input_type, "project": PROJECT,
-        }, indent=1) + "\n")
+        info = ConvertInfo(tool="hls4ml", tool_version=str(hls4ml.__version__), backend=BACKENDS[backend],
+                           project=PROJECT, part=target.part, clock_period_ns=clock, target=target.name,
+                           n_features=int(model.input_shape[-1]), n_outputs=int(model.output_shape[-1]),
+                           types={"input": input_type},
+                           details={"io_type": "io_parallel", "strategy": "Latency", "reuse_factor": reuse_factor})
+        info.write(tmp / CONVERT)
         shutil.rmtree(out_dir, ignore_errors=True)
         os.replace(tmp, out_dir)
     finally:
@@ -139,14 +142,13 @@ def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_pe
 
 def _write_emulator(hls_model, path: Path) -> None:
     """The emulator specification of the converted graph, or the reason why there is none."""
-    from l1ml.emulate.network import save_spec
     from l1ml.firmware.emulator_spec import EmulatorUnsupported, spec_from_hls4ml
 
     try:
         spec = spec_from_hls4ml(hls_model)
     except EmulatorUnsupported as exc:
-        spec = {"format": "l1ml-emulator-network/1", "unsupported": str(exc)}
-    save_spec(spec, path)
+        spec = EmulatorSpec(unsupported=str(exc))
+    spec.write(path)
 
 
 def _plain(value):

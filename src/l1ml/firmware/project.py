@@ -15,7 +15,6 @@ a tool or a project folder.
 
 from __future__ import annotations
 
-import json
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from l1ml.documents import ConvertInfo, EmulatorSpec, read
 from l1ml.errors import L1mlError
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class FirmwareProject(ABC):
     """One converted project: `folder` is RUN_DIR/firmware/<backend>/, `info` its convert.json."""
 
     folder: Path
-    info: dict
+    info: ConvertInfo
 
     tool: ClassVar[str]  # set by @register
     project_subdir: ClassVar[str]  # the tool's own project, below folder
@@ -57,7 +57,7 @@ class FirmwareProject(ABC):
     @property
     def backend(self) -> str:
         """The backend as `--backend` names it (and `l1ml convert` names the folder)."""
-        return self.info["backend"]
+        return self.info.backend
 
     @property
     def project_dir(self) -> Path:
@@ -70,14 +70,20 @@ class FirmwareProject(ABC):
         return None
 
     @property
-    @abstractmethod
     def input_type(self) -> FixedType:
         """The type of the firmware's inputs."""
+        return self.types()["input"]
 
     @property
-    @abstractmethod
     def hw_target(self) -> str | None:
         """The name of the hw target the project was converted for."""
+        return self.info.target
+
+    def types(self) -> dict[str, FixedType]:
+        """The firmware's types by role ("input"; a BDT's also "threshold", "score", "weight")."""
+        from l1ml.quantize.fixedpoint import parse_fixed
+
+        return {k: parse_fixed(v) for k, v in self.info.types.items()}
 
     def csim_sources(self) -> Sources | None:
         """The C++ the C-simulation compiles (`l1ml.firmware.csim`); None for a project not simulated by it."""
@@ -131,8 +137,8 @@ def known_tools() -> dict[str, list[str]]:
 def open_project(folder: str | Path) -> FirmwareProject:
     """The project converted into `folder`, as the class registered for its convert.json's tool and backend."""
     folder = Path(folder)
-    info = _read_convert(folder)
-    tool, backend = info.get("tool"), info.get("backend")
+    info = read(folder / CONVERT, ConvertInfo, "not a converted firmware project")
+    tool, backend = info.tool, info.backend
     known = known_tools()
     if tool not in known:
         listed = "; ".join(f"{t} ({', '.join(b)})" for t, b in known.items())
@@ -142,14 +148,6 @@ def open_project(folder: str | Path) -> FirmwareProject:
         raise UnknownFirmwareTool(f"unknown {tool} backend; l1ml knows: {', '.join(known[tool])}", path=folder / CONVERT,
                                   key="backend", value=backend)
     return _REGISTRY[tool, backend](folder, info)
-
-
-def _read_convert(folder: Path) -> dict:
-    path = Path(folder) / CONVERT
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise L1mlError(f"not a converted firmware project: {exc}", path=path) from None
 
 
 def projects_in(target: str | Path) -> list[FirmwareProject]:
@@ -193,21 +191,11 @@ class Hls4mlProject(FirmwareProject):
 
     @property
     def backend(self) -> str:
-        return self.info["backend"].lower()  # hls4ml's backend names are capitalised
+        return self.info.backend.lower()  # hls4ml's backend names are capitalised
 
     @property
     def hls_tool(self) -> str:
         return self.backend
-
-    @property
-    def input_type(self) -> FixedType:
-        from l1ml.quantize.fixedpoint import parse_fixed
-
-        return parse_fixed(self.info["input_type"])
-
-    @property
-    def hw_target(self) -> str | None:
-        return self.info.get("target")
 
     def csim_sources(self) -> Sources:
         from l1ml.firmware import csim
@@ -220,8 +208,10 @@ class Hls4mlProject(FirmwareProject):
         from l1ml.firmware.hls import EMULATOR
 
         path = self.folder / EMULATOR
-        spec = json.loads(path.read_text()) if path.is_file() else {"unsupported": f"no {EMULATOR}"}
-        return (None, spec["unsupported"]) if "unsupported" in spec else (NetworkEmulator(spec), "")
+        if not path.is_file():
+            return None, f"no {EMULATOR}"
+        spec = read(path, EmulatorSpec)
+        return (None, spec.unsupported) if spec.unsupported is not None else (NetworkEmulator(spec), "")
 
     def synthesis_memory_gb(self) -> float:
         """2 GB + 0.5 GB per 1 000 multipliers (weights / ReuseFactor)."""
@@ -251,20 +241,6 @@ class _ConiferProject(FirmwareProject):
 
     project_subdir = "conifer_prj"
 
-    def types(self) -> dict[str, FixedType]:
-        """input, threshold, score and weight types."""
-        from l1ml.quantize.fixedpoint import parse_fixed
-
-        return {k: parse_fixed(v) for k, v in self.info["types"].items()}
-
-    @property
-    def input_type(self) -> FixedType:
-        return self.types()["input"]
-
-    @property
-    def hw_target(self) -> str | None:
-        return self.info.get("source", {}).get("target")
-
 
 @register("conifer", "xilinxhls")
 class ConiferHlsProject(_ConiferProject):
@@ -293,9 +269,10 @@ class ConiferHlsProject(_ConiferProject):
 
     def synthesis_memory_gb(self) -> float:
         """2 GB + 0.25 GB per 1 000 tree nodes."""
+        from l1ml.emulate.ensemble import load
         from l1ml.firmware.conifer_project import ENSEMBLE
 
-        ensemble = json.loads((self.folder / ENSEMBLE).read_text())
+        ensemble = load(self.folder / ENSEMBLE)
         nodes = sum(len(t["feature"]) for r in ensemble["trees"] for t in r)
         return 2.0 + 0.25 * nodes / 1000
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.config.train import BdtModel
+from l1ml.documents import BdtInfo
 from l1ml.emulate.bdt import BdtEmulator
 from l1ml.emulate.ensemble import check_finite, firmware_thresholds, from_xgboost_json, threshold_type_for
 from l1ml.emulate.tree_json import check_xgboost_json
@@ -83,16 +84,9 @@ def save(booster, out_dir: Path, input_type: FixedType, score_type: FixedType, c
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path, info_path = out_dir / "xgboost.json", out_dir / "bdt.json"
     booster.save_model(str(model_path))
-    info_path.write_text(json.dumps({
-        "task": cfg.task,
-        "objective": OBJECTIVES[cfg.task],
-        "score": "raw margin (sum of leaves + base), no sigmoid",
-        "input_type": str(input_type),
-        "score_type": str(score_type),
-        "features": features,
-        "n_trees": cfg.n_estimators,
-        "max_depth": cfg.max_depth,
-    }, indent=1) + "\n")
+    BdtInfo(task=cfg.task, objective=OBJECTIVES[cfg.task], score="raw margin (sum of leaves + base), no sigmoid",
+            input_type=str(input_type), score_type=str(score_type), features=features, n_trees=cfg.n_estimators,
+            max_depth=cfg.max_depth).write(info_path)
     return {"model": model_path, "info": info_path}
 
 

@@ -3,13 +3,13 @@
 x_norm = (x - offset) * 2**-shift, then the input type's quantiser. The offset sits on a 2**-8
 grid (exact in any fixed-point input with at least 8 fractional bits) and the shift is an integer,
 so the firmware needs one subtraction and one shift per feature.
+
+It is written to and read from a run's `normalisation.json` as `l1ml.documents.NormalisationRecord`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -48,20 +48,3 @@ class Normalisation:
     def apply_quantized(self, x: np.ndarray) -> np.ndarray:
         """Normalised inputs on the firmware's input grid."""
         return self.type.quantize(self.apply(x))
-
-    def to_dict(self) -> dict:
-        return {
-            "features": self.features,
-            "offset": self.offset.tolist(),
-            "shift": self.shift.tolist(),
-            "input_type": self.input_type,
-            "formula": "x_norm = (x - offset) * 2**-shift",
-        }
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-
-    @classmethod
-    def load(cls, path: str | Path) -> Normalisation:
-        d = json.loads(Path(path).read_text())
-        return cls(d["features"], np.array(d["offset"], dtype=np.float64), np.array(d["shift"], dtype=np.int64), d["input_type"])

@@ -20,8 +20,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from l1ml.documents import CondorQueryFailures, read
 from l1ml.errors import L1mlError
 from l1ml.synth.db import JobDB
+from l1ml.synth.jobs import read_job
 
 # CERN batch job flavours and their wall-time limits (https://batchdocs.web.cern.ch)
 FLAVOURS = [("espresso", 20 * 60), ("microcentury", 3600), ("longlunch", 2 * 3600), ("workday", 8 * 3600),
@@ -107,26 +109,30 @@ class CondorBackend:
         killed_for = "cancel" if status == 3 else None
         if status == 5 and int(ad.get("HoldReasonCode", 0)) in MEMORY_HOLD_CODES:
             killed_for = "memory"
-        spec = json.loads((Path(job.job_dir) / "job.json").read_text())
-        result = finish(Path(job.job_dir), spec, exit_code=_exit_code(ad), killed_for=killed_for, peak_bytes=None,
-                        started=job.started or job.submitted)
+        try:
+            result = finish(Path(job.job_dir), read_job(job.job_dir), exit_code=_exit_code(ad), killed_for=killed_for,
+                            peak_bytes=None, started=job.started or job.submitted)
+        except L1mlError as exc:
+            self.db.end_unreadable(job.id, exc)
+            return
         if status == 5:  # a held job stays in the queue until removed
             _, error = _run(["condor_rm", job.backend_id])
             if error:
-                result["message"] += f"; {error}: remove it with condor_rm"
+                result.message += f"; {error}: remove it with condor_rm"
         save_result(self.db, Path(job.job_dir), result)
 
     def _query_failed(self, job, failures: Path, errors: list[str]) -> None:
-        record = json.loads(failures.read_text()) if failures.is_file() else {"count": 0, "since": time.time()}
-        record["count"] += 1
-        outage_s = time.time() - record["since"]
-        if record["count"] < MAX_FAILED_QUERIES or outage_s < MAX_QUERY_OUTAGE_S:
-            failures.write_text(json.dumps(record))
+        record = (read(failures, CondorQueryFailures, again=f"remove it: it only counts the failed queries of job {job.id}")
+                  if failures.is_file() else CondorQueryFailures(count=0, since=time.time()))
+        record.count += 1
+        outage_s = time.time() - record.since
+        if record.count < MAX_FAILED_QUERIES or outage_s < MAX_QUERY_OUTAGE_S:
+            record.write(failures)
             return
         _, error = _run(["condor_rm", job.backend_id])
         removal = f"it may still run ({error}): `l1ml synth cancel {job.id}` removes it" if error else "removed it with condor_rm"
         self.db.update(job.id, state="lost", ended=time.time(),
-                       message=f"HTCondor could not tell the state of job {job.backend_id} in {record['count']} queries over "
+                       message=f"HTCondor could not tell the state of job {job.backend_id} in {record.count} queries over "
                                f"{outage_s:.0f} s ({'; '.join(errors)}); {removal}")
 
     def cancel(self, job) -> None:

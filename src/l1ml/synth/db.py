@@ -8,15 +8,18 @@ or not SQLite at all) is refused with what to do, never worked around.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from l1ml.errors import L1mlError
+
+if TYPE_CHECKING:
+    from l1ml.documents import SynthResult
 
 NETWORK_FS = ("nfs", "nfs4", "afs", "cifs", "smb3", "smbfs", "lustre", "gpfs", "ceph", "fuse.sshfs", "fuse.glusterfs",
               "beegfs", "fuse.ceph-fuse", "9p")
@@ -79,9 +82,13 @@ class Job:
     attempts: int
     reported: float | None = None
 
-    @property
-    def result_data(self) -> dict:
-        return json.loads(self.result) if self.result else {}
+    def recorded_result(self) -> SynthResult | None:
+        """How the job ended, as the database recorded it (a copy of its result.json); None while it has not. A result an
+        older l1ml recorded, or a damaged one, is one named error."""
+        from l1ml.documents import SynthResult, parse
+        from l1ml.synth.jobs import AGAIN
+
+        return parse(self.result, SynthResult, f"the result of job {self.id}", AGAIN) if self.result else None
 
     def elapsed(self, now: float | None = None) -> float | None:
         if self.started is None:
@@ -145,11 +152,15 @@ class JobDB:
         else:
             db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
 
-    def record(self, job_id: str, result: dict, db=None) -> None:
-        """Store how a job ended (the result record of `runner.finish`)."""
-        self.update(job_id, db, state=result["state"], ended=result["ended"], exit_code=result.get("exit_code"),
-                    peak_mem_gb=result.get("peak_mem_gb"), message=result["message"], host=result.get("host"),
-                    result=json.dumps(result))
+    def record(self, job_id: str, result: SynthResult, db=None) -> None:
+        """Store how a job ended (the result of `runner.finish`)."""
+        self.update(job_id, db, state=result.state, ended=result.ended, exit_code=result.exit_code,
+                    peak_mem_gb=result.peak_mem_gb, message=result.message, host=result.host,
+                    result=result.model_dump_json())
+
+    def end_unreadable(self, job_id: str, error: L1mlError, db=None) -> None:
+        """End a job whose documents cannot be read (an older l1ml's, or damaged) as failed, with the error naming them."""
+        self.update(job_id, db, state="failed", ended=time.time(), message=f"a document of the job cannot be read: {error}")
 
     def jobs(self, db=None, where: str = "1", args: tuple = ()) -> list[Job]:
         query = f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE {where} ORDER BY submitted"

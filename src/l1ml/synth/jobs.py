@@ -22,49 +22,36 @@ multipliers or tree nodes. Two small tutorial-size networks peaked at 0.96 GB (V
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import secrets
 import shlex
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import get_args
 
+from l1ml.documents import JobExtra, JobKind, JobSpec, Step, SynthJob, SynthResult, read
 from l1ml.errors import L1mlError
 from l1ml.firmware.project import CSIM, GHDL, FirmwareProject, projects_in, select_project
 from l1ml.runs import tree_hash
 
-KINDS = ("hls", "verify", "ghdl")
-STEPS = ("csynth", "cosim", "export", "vsynth")
+KINDS = get_args(JobKind)
+STEPS = get_args(Step)
 DEFAULT_FLOOR_GB = 8.0
 SMALL_JOB_GB = 2.0  # verify and ghdl jobs
+AGAIN = "submit the job again with this l1ml (`l1ml synth submit --force`)"  # for a folder an older l1ml wrote
 
 
-@dataclass
-class JobSpec:
-    kind: str
-    model: str  # a readable name: the run's or folder's name
-    target: str  # the run or BYO folder
-    project: str  # the FirmwareProject's project_dir: what hls and ghdl jobs copy
-    tool: str  # "vitis" / "vivado" (HLS), "l1ml", "ghdl"
-    part: str
-    clock_ns: float
-    steps: list[str]
-    mem_gb: float
-    time_s: int
-    cpus: int
-    project_hash: str
-    build_script: str = ""  # the project's own Tcl script (hls)
-    settings: str | None = None  # a script to source before the tool (e.g. Vivado's settings64.sh)
-    container: str | None = None  # an apptainer image to run the tool in
-    extra: dict = field(default_factory=dict)
+def read_job(job_dir: str | Path) -> SynthJob:
+    """A job folder's job.json; one named error when it is missing, damaged or an older l1ml's."""
+    return read(Path(job_dir) / "job.json", SynthJob, again=AGAIN)
 
-    @property
-    def dedup_key(self) -> str:
-        return hashlib.sha256(f"{self.kind}|{self.project_hash}|{','.join(self.steps)}|{self.tool}".encode()).hexdigest()[:24]
+
+def read_result(job_dir: str | Path) -> SynthResult:
+    """A job folder's result.json (written once the job ended); one named error when it is missing, damaged or an older
+    l1ml's."""
+    return read(Path(job_dir) / "result.json", SynthResult, again=AGAIN)
 
 
 def estimate_memory_gb(project: FirmwareProject, floor_gb: float = DEFAULT_FLOOR_GB) -> float:
@@ -113,13 +100,11 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
         mem = mem_gb if mem_gb is not None else SMALL_JOB_GB
     # a training run is named by its config name and run id (runs/<name>/<id>), a --out folder by its name
     model = f"{target.parent.name}/{target.name}" if (target / "run.json").is_file() else target.name
-    info = project.info
-    spec_extra = {"hw_target": project.hw_target} if project.hw_target else {}
     hashed = project.folder if kind == "verify" else project.project_dir
-    return JobSpec(kind=kind, model=model, target=str(target), extra=spec_extra, project=str(project.project_dir),
-                   tool=tool, part=info.get("part", ""), clock_ns=float(info.get("clock_period_ns") or 0),
-                   steps=list(steps), mem_gb=float(mem), time_s=time_s, cpus=cpus, project_hash=tree_hash(hashed),
-                   build_script=script, settings=settings, container=container)
+    return JobSpec(kind=kind, model=model, target=str(target), project=str(project.project_dir), tool=tool,
+                   part=project.info.part, clock_ns=project.info.clock_period_ns, steps=list(steps),
+                   mem_gb=float(mem), time_s=time_s, cpus=cpus, project_hash=tree_hash(hashed), build_script=script,
+                   settings=settings, container=container, extra=JobExtra(hw_target=project.hw_target))
 
 
 def _project_of(spec: JobSpec) -> FirmwareProject:
@@ -217,7 +202,7 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
         elif spec.kind == "verify":
             options = f" --backend {shlex.quote(_project_of(spec).backend)}"
             if (Path(spec.target) / "byo.json").is_file():  # a model converted with --out: verify on random grid inputs
-                options += f" --random {spec.extra.get('random_events', 20000)}"
+                options += f" --random {spec.extra.random_events}"
             (tmp / "run.sh").write_text(RUN_VERIFY.format(job_id=job_id, model=spec.model, python=shlex.quote(sys.executable),
                                                           target=shlex.quote(spec.target), options=options))
         else:
@@ -226,7 +211,7 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
 
             (tmp / "run.sh").write_text(RUN_GHDL.format(job_id=job_id, model=spec.model, run=shlex.join(run_command(n_events))))
         (tmp / "run.sh").chmod(0o755)
-        (tmp / "job.json").write_text(json.dumps({"id": job_id, **asdict(spec)}, indent=1) + "\n")
+        SynthJob(id=job_id, **dict(spec)).write(tmp / "job.json")
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -258,7 +243,7 @@ def _write_vectors(folder: Path, spec: JobSpec, n_events: int = 500) -> int:
     emulator, _ = reference.emulator()
     vt = _project_of(spec).input_type
     t = emulator.input_type
-    x = t.quantize(adversarial_inputs(t, reference.info["n_features"], n_random=n_events))
+    x = t.quantize(adversarial_inputs(t, reference.info.n_features, n_random=n_events))
     scores = emulator.predict(x)
     out = folder / "vectors"
     out.mkdir()

@@ -11,7 +11,6 @@ whatever of the job still ran: no job runs outside the budget.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -24,6 +23,7 @@ import psutil
 
 from l1ml.errors import L1mlError
 from l1ml.synth.db import JobDB
+from l1ml.synth.jobs import read_job, read_result
 from l1ml.synth.runner import GRACE_S, JOB_MARK, stop_job
 
 
@@ -56,7 +56,7 @@ class LocalBackend:
         self.schedule()
 
     def schedule(self) -> list[str]:
-        """Start the queued jobs that fit, oldest first; return their ids."""
+        """Start the queued jobs that fit, oldest first; return their ids. A job whose folder cannot be read ends."""
         started = []
         budget_mem, budget_cores = self.budget()
         with self.db.transaction() as db:
@@ -66,6 +66,11 @@ class LocalBackend:
             used_cores = sum(j.cpus for j in running)
             for job in self.db.jobs(db, "backend = 'local' AND state = 'queued'"):
                 if used_mem + job.mem_gb > budget_mem + 1e-9 or used_cores + job.cpus > budget_cores:
+                    continue
+                try:
+                    read_job(job.job_dir)  # the runner's first step: a job an older l1ml wrote is refused here, by name
+                except L1mlError as exc:
+                    self.db.end_unreadable(job.id, exc, db)
                     continue
                 pid = self._start_runner(job.job_dir)
                 self.db.update(job.id, db, state="running", started=time.time(), backend_id=str(pid),
@@ -95,9 +100,11 @@ class LocalBackend:
         gone without a result are lost."""
         for job in self.db.jobs(db, "backend = 'local' AND state = 'running'"):
             alive = runner_alive(int(job.backend_id), job.job_dir)  # before looking for its result: it may be writing it
-            result = Path(job.job_dir) / "result.json"
-            if result.is_file():
-                self.db.record(job.id, json.loads(result.read_text()), db)
+            if (Path(job.job_dir) / "result.json").is_file():
+                try:
+                    self.db.record(job.id, read_result(job.job_dir), db)
+                except L1mlError as exc:
+                    self.db.end_unreadable(job.id, exc, db)
             elif not alive:
                 killed = stop_job(job.job_dir)
                 self.db.update(job.id, db, state="lost", ended=time.time(),

@@ -65,8 +65,9 @@ def submit(target: str | Path, options: SubmitOptions, db: JobDB | None = None) 
     spec = spec_for(Path(target), kind=options.kind, backend=options.firmware_backend, steps=list(options.steps),
                     mem_gb=options.mem_gb, time_s=options.time_s, cpus=options.cpus, floor_gb=options.floor_gb,
                     settings=options.settings, container=options.container)
-    spec.extra.update(partition=options.partition or db.setting("slurm.partition"),
-                      account=options.account or db.setting("slurm.account"), random_events=options.random_events)
+    spec.extra = spec.extra.model_copy(update={"partition": options.partition or db.setting("slurm.partition"),
+                                               "account": options.account or db.setting("slurm.account"),
+                                               "random_events": options.random_events})
     backend = backend_for(options.backend, db)
     backend.check_fits(spec.mem_gb, spec.cpus)
     if not options.force:

@@ -3,46 +3,46 @@ baseline result (same tool version and part): clock 1 %, latency and interval 2 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from l1ml.documents import GhdlRun, JobReports, SynthJob, VerifyReport, VerifyVerdict, read
 from l1ml.synth.reports import parse_report
 
 TOLERANCES = {"clock": 0.01, "latency": 0.02, "interval": 0.02, "resources": 0.10}
 
 
-def collect_reports(job_dir: Path, spec: dict, started: float) -> dict:
+def collect_reports(job_dir: Path, spec: SynthJob, started: float) -> JobReports:
     """Reports of a job: C-synthesis XML and Vivado utilisation (hls), the verify report (verify), GHDL's output (ghdl).
     Only files written after the job started count."""
-    out: dict = {"found": []}
+    out = JobReports()
 
     def fresh(path: Path) -> bool:
         return path.is_file() and path.stat().st_mtime >= started - 1
 
-    if spec["kind"] == "hls":
+    if spec.kind == "hls":
         project = job_dir / "project"
         main = _top_report([p for p in project.glob("**/syn/report/*_csynth.xml") if fresh(p)])
         if main is not None:
-            out["csynth"] = parse_report(main).to_dict()
-            out["found"].append(str(main.relative_to(job_dir)))
+            out.csynth = parse_report(main).to_dict()
+            out.found.append(str(main.relative_to(job_dir)))
         vsynth = project / "vivado_synth.rpt"  # hls4ml's and conifer's vsynth step write it there
         if fresh(vsynth):
-            out["vsynth"] = parse_report(vsynth).to_dict()
-            out["found"].append(str(vsynth.relative_to(job_dir)))
-        if "csynth" in spec["steps"] and "csynth" not in out:
-            out["found"] = []  # the report that matters is missing
-    elif spec["kind"] == "verify":
-        report = Path(spec["target"]) / "verify" / "report.json"
-        if fresh(report):
-            data = json.loads(report.read_text())
-            out["verify"] = {"passed": data.get("passed"), "failed_checks": data.get("failed_checks")}
-            out["found"].append(str(report))
+            out.vsynth = parse_report(vsynth).to_dict()
+            out.found.append(str(vsynth.relative_to(job_dir)))
+        if "csynth" in spec.steps and out.csynth is None:
+            out.found = []  # the report that matters is missing
+    elif spec.kind == "verify":
+        path = Path(spec.target) / "verify" / "report.json"
+        if fresh(path):
+            report = read(path, VerifyReport)
+            out.verify = VerifyVerdict(passed=report.passed, failed_checks=report.failed_checks)
+            out.found.append(str(path))
     else:
         output = job_dir / "project" / "SimulationOutput.txt"
         if fresh(output):
-            out["ghdl"] = {"events": sum(1 for line in output.read_text().splitlines() if line.strip())}
-            out["found"].append(str(output.relative_to(job_dir)))
+            out.ghdl = GhdlRun(events=sum(1 for line in output.read_text().splitlines() if line.strip()))
+            out.found.append(str(output.relative_to(job_dir)))
     return out
 
 

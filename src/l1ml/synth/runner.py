@@ -11,15 +11,18 @@ job database; then the queue starts whatever now fits.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from l1ml.documents import SynthJob, SynthResult
 
 POLL_S = 0.2
 JOB_MARK = "L1ML_JOB"
@@ -81,12 +84,13 @@ def _until_gone(job_dir: str | Path, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def run(job_dir: Path, state_dir: Path) -> dict:
+def run(job_dir: Path, state_dir: Path) -> SynthResult:
     from l1ml.synth.db import JobDB
+    from l1ml.synth.jobs import read_job
     from l1ml.synth.local import LocalBackend
 
-    spec = json.loads((job_dir / "job.json").read_text())
-    limit = spec["mem_gb"] * 1024**3
+    spec = read_job(job_dir)
+    limit = spec.mem_gb * 1024**3
     killed_for = None
     stop = {"requested": False}
 
@@ -106,7 +110,7 @@ def run(job_dir: Path, state_dir: Path) -> dict:
                 killed_for = "cancel"
             elif rss > limit:
                 killed_for = "memory"
-            elif time.time() - start > spec["time_s"]:
+            elif time.time() - start > spec.time_s:
                 killed_for = "time"
             if killed_for:
                 stop_job(job_dir, grace_s=0 if killed_for == "memory" else GRACE_S)
@@ -123,37 +127,35 @@ def run(job_dir: Path, state_dir: Path) -> dict:
     return result
 
 
-def save_result(db, job_dir: Path, result: dict) -> None:
+def save_result(db, job_dir: Path, result: SynthResult) -> None:
     """result.json in the job folder (atomically: the local queue reads it to recover), then the database."""
-    from l1ml.runs import write_json_atomic
-
-    write_json_atomic(job_dir / "result.json", result)
-    db.record(result["id"], result)
+    result.write(job_dir / "result.json")
+    db.record(result.id, result)
 
 
-def finish(job_dir: Path, spec: dict, *, exit_code: int | None, killed_for: str | None, peak_bytes: int | None,
-           started: float, slurm_state: str | None = None) -> dict:
+def finish(job_dir: Path, spec: SynthJob, *, exit_code: int | None, killed_for: str | None, peak_bytes: int | None,
+           started: float, slurm_state: str | None = None) -> SynthResult:
     """The result record of an ended job: outcome, tool version, parsed reports (shared by every backend)."""
     import socket
 
+    from l1ml.documents import SynthResult
     from l1ml.synth.outcome import classify
     from l1ml.synth.results import check_budget, collect_reports
 
     log_path = job_dir / "job.log"
     log = log_path.read_text(errors="replace") if log_path.is_file() else ""
     reports = collect_reports(job_dir, spec, started)
-    outcome = classify(exit_code=exit_code, log=log, has_report=bool(reports["found"]), mem_gb=spec["mem_gb"],
-                       time_limit=_duration(spec["time_s"]), killed_for=killed_for, slurm_state=slurm_state,
+    outcome = classify(exit_code=exit_code, log=log, has_report=bool(reports.found), mem_gb=spec.mem_gb,
+                       time_limit=_duration(spec.time_s), killed_for=killed_for, slurm_state=slurm_state,
                        expects_report=True)
     version = job_dir / "tool_version.txt"
-    budget = check_budget(spec["kind"], spec["steps"], reports.get("csynth"), spec.get("extra", {}).get("hw_target"))
-    return {
-        "id": spec["id"], "state": outcome.state, "message": outcome.message, "transient": outcome.transient,
-        "exit_code": exit_code, "killed_for": killed_for, "started": started, "ended": time.time(),
-        "host": socket.gethostname(), "peak_mem_gb": round(peak_bytes / 1024**3, 3) if peak_bytes else None,
-        "tool_version": version.read_text().strip() if version.is_file() else None, "reports": reports,
-        **budget.to_result(),
-    }
+    budget = check_budget(spec.kind, spec.steps, reports.csynth, spec.extra.hw_target)
+    return SynthResult(
+        id=spec.id, state=outcome.state, message=outcome.message, transient=outcome.transient, exit_code=exit_code,
+        killed_for=killed_for, started=started, ended=time.time(), host=socket.gethostname(),
+        peak_mem_gb=round(peak_bytes / 1024**3, 3) if peak_bytes else None,
+        tool_version=version.read_text().strip() if version.is_file() else None, reports=reports, **budget.to_result(),
+    )
 
 
 def _duration(seconds: int) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from l1ml.errors import L1mlError
 from l1ml.synth.db import JobDB
+from l1ml.synth.jobs import read_job
 
 ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
          "DEADLINE")
@@ -176,13 +177,13 @@ class SlurmBackend:
 
     def submit(self, job_id: str) -> None:
         job = self.db.get(job_id)
-        spec = json.loads((Path(job.job_dir) / "job.json").read_text())
+        extra = read_job(job.job_dir).extra
         cmd = ["sbatch", "--parsable", f"--job-name=l1ml-{job_id[:60]}", f"--mem={int(round(job.mem_gb * 1024))}M",
                f"--time={max(1, -(-job.time_s // 60))}", f"--cpus-per-task={job.cpus}", f"--chdir={job.job_dir}",
                f"--output={job.job_dir}/job.log", "--open-mode=append"]
-        for key in ("partition", "account"):
-            if spec.get("extra", {}).get(key):
-                cmd.append(f"--{key}={spec['extra'][key]}")
+        for key, value in (("partition", extra.partition), ("account", extra.account)):
+            if value:
+                cmd.append(f"--{key}={value}")
         slurm_id = _run([*cmd, str(Path(job.job_dir) / "run.sh")], "sbatch").strip().split(";")[0]
         self.db.update(job_id, backend_id=slurm_id, started=None)
 
@@ -217,16 +218,19 @@ class SlurmBackend:
             if state not in ENDED:
                 continue
             job_dir = Path(job.job_dir)
-            spec = json.loads((job_dir / "job.json").read_text())
             code, _, signal_ = info["exit"].partition(":")
             exit_code = int(code or 0) or (128 + int(signal_) if signal_ and int(signal_) else 0)
-            result = finish(job_dir, spec, exit_code=exit_code, killed_for=None, peak_bytes=None,
-                            started=job.started or job.submitted, slurm_state=state)
-            result["host"] = info["node"]
+            try:
+                result = finish(job_dir, read_job(job_dir), exit_code=exit_code, killed_for=None, peak_bytes=None,
+                                started=job.started or job.submitted, slurm_state=state)
+            except L1mlError as exc:
+                self.db.end_unreadable(job.id, exc)
+                continue
+            result.host = info["node"]
             if info["start"] and info["end"]:  # Slurm's own times, not when l1ml noticed
-                result["started"], result["ended"] = info["start"], info["end"]
-            if result["transient"] and job.attempts <= retries():
-                self.db.update(job.id, state="queued", attempts=job.attempts + 1, message=result["message"])
+                result.started, result.ended = info["start"], info["end"]
+            if result.transient and job.attempts <= retries():
+                self.db.update(job.id, state="queued", attempts=job.attempts + 1, message=result.message)
                 self.submit(job.id)
                 continue
             save_result(self.db, job_dir, result)

@@ -26,7 +26,7 @@ from l1ml.config.checks import check_train_config
 from l1ml.config.loader import load_config
 from l1ml.config.train import BdtModel, TrainConfig
 from l1ml.data.training import TrainingData, load, resolve_events_file
-from l1ml.documents import Metrics
+from l1ml.documents import Metrics, NormalisationRecord
 from l1ml.errors import L1mlError
 from l1ml.metrics import plots
 from l1ml.metrics.rates import auc, check_resolvable, efficiency, threshold_for_rate
@@ -149,7 +149,7 @@ def _train_network(cfg: TrainConfig, data: TrainingData, run_dir: Path, progress
     t = cfg.training
     input_type = qkeras_type(cfg.quantization.input)
     norm = Normalisation.fit(data.background.train, data.features, str(input_type))
-    norm.save(run_dir / "normalisation.json")
+    NormalisationRecord.of(norm).write(run_dir / "normalisation.json")
     x, x_val = norm.apply(data.background.train), norm.apply(data.background.validation)
     n = x.shape[1]
     common = {"batch_size": t.batch_size, "learning_rate": t.learning_rate, "seed": cfg.seed, "progress": progress}

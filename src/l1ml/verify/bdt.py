@@ -32,7 +32,7 @@ def bdt_subject(target: Path, backend: str | None, booster=None, vhdl_events: in
     checked against it; `booster`: the xgboost model they came from."""
     hls = verified_project(target, backend)
     emulator, _ = hls.emulator()
-    n_features = hls.info["n_features"]
+    n_features = hls.info.n_features
     subject = Subject(
         kind="bdt", target=target, firmware_dir=hls.folder, input_type=emulator.input_type, n_features=n_features,
         model_name="fixed-point emulation", model_output=emulator.predict, csim_sources=hls.csim_sources,

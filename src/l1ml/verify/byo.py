@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.documents import ByoRecord
 from l1ml.errors import L1mlError
 from l1ml.firmware.byo import read_byo
 from l1ml.quantize.fixedpoint import parse_fixed
@@ -20,33 +21,31 @@ SOFTMAX_TOLERANCE = 0.01
 
 def byo_subject(target: Path, backend: str | None) -> Subject:
     info = read_byo(target)
-    if info["kind"] in ("xgboost", "conifer"):
-        from l1ml.verify.bdt import bdt_subject
+    if info.kind == "keras":
+        return _keras_subject(target, info, backend)
+    from l1ml.verify.bdt import bdt_subject
 
-        booster = None
-        if info["kind"] == "xgboost":
-            from l1ml.models.bdt import from_xgboost_file
+    booster = None
+    if info.kind == "xgboost":
+        from l1ml.models.bdt import from_xgboost_file
 
-            _, booster = from_xgboost_file(target / "model" / info["model_files"]["model"])
-        return bdt_subject(target, backend, booster=booster)
-    if info["kind"] != "keras":
-        raise L1mlError("unknown kind of converted model", path=target / "byo.json", key="kind", value=info["kind"])
-    return _keras_subject(target, info, backend)
+        _, booster = from_xgboost_file(target / "model" / info.model_files["model"])
+    return bdt_subject(target, backend, booster=booster)
 
 
-def _keras_subject(target: Path, info: dict, backend: str | None) -> Subject:
+def _keras_subject(target: Path, info: ByoRecord, backend: str | None) -> Subject:
     from l1ml.firmware.byo import LOGITS, logits_model
     from l1ml.firmware.project import open_project
     from l1ml.models.keras import load_keras
 
-    files = info["model_files"]
+    files = info.model_files
     model = load_keras(target / "model" / files["architecture"],
                        target / "model" / files["weights"] if "weights" in files else None)
     project = verified_project(target, backend)
-    input_type = parse_fixed(info["input_type"])
-    raw = not info.get("model_quantizes_inputs", False)
+    input_type = parse_fixed(info.input_type)
+    raw = not info.model_quantizes_inputs
     name = "QKeras, inputs quantised to the firmware input type" if raw else "QKeras"
-    if not info["softmax"]:
+    if not info.softmax:
         return network_subject(target, project, model, input_type, model_name=name, quantize_inputs=raw)
     logits = logits_model(model)
     subject = network_subject(target, open_project(project.folder / LOGITS), logits, input_type,

@@ -150,20 +150,20 @@ def _threshold_check(subject: Subject, scores: dict[str, np.ndarray]) -> Check:
     run = subject.run
     rows, bad = [], []
     n_bg = len(scores["background"])
-    full = n_bg == run.metrics["n_background_test"]
-    for row in run.metrics["thresholds"]["quantized"]:
-        t = threshold_for_rate(scores["background"], row["rate_khz"], run.metrics["bx_rate_khz"])
+    full = n_bg == run.metrics.n_background_test
+    for row in run.metrics.thresholds["quantized"]:
+        t = threshold_for_rate(scores["background"], row.rate_khz, run.metrics.bx_rate_khz)
         bits = int(run.score_type.to_codes(t.threshold))
-        recorded = row["threshold_bits"]
-        entry = {"rate_khz": row["rate_khz"], "recorded_bits": recorded, "firmware_bits": bits,
+        recorded = row.threshold_bits
+        entry = {"rate_khz": row.rate_khz, "recorded_bits": recorded, "firmware_bits": bits,
                  "firmware_hex": f"0x{int(run.score_type.to_bits(t.threshold)):0{(run.score_type.width + 3) // 4}x}",
                  "threshold": t.threshold, "achieved_rate_khz": t.achieved_rate_khz}
         rows.append(entry)
         if full and bits != recorded:
-            bad.append(f"{row['rate_khz']:g} kHz: recorded {recorded}, firmware gives {bits}")
+            bad.append(f"{row.rate_khz:g} kHz: recorded {recorded}, firmware gives {bits}")
     if not full:
         return Check("thresholds", True, {"thresholds": rows},
-                     f"not compared: {n_bg} of {run.metrics['n_background_test']} test background events verified (--events)")
+                     f"not compared: {n_bg} of {run.metrics.n_background_test} test background events verified (--events)")
     return Check("thresholds", not bad, {"thresholds": rows}, "; ".join(bad) or f"{len(rows)} thresholds equal bit for bit",
                  events=len(rows), mismatches=len(bad))
 
@@ -174,7 +174,7 @@ def _physics_check(subject: Subject, scores: dict[str, np.ndarray], float_scores
 
     run = subject.run
     tol = run.config.verify
-    bx = run.metrics["bx_rate_khz"]
+    bx = run.metrics.bx_rate_khz
     results, bad = {}, []
     for name in scores:
         if name == "background":

@@ -8,13 +8,13 @@ model and the recorded thresholds, for the physics checks.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from l1ml.documents import Metrics, NormalisationRecord, read
 from l1ml.firmware.project import CSIM, FirmwareProject, select_project
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
@@ -46,7 +46,7 @@ class Subject:
 @dataclass
 class RunContext:
     config: object  # TrainConfig
-    metrics: dict
+    metrics: Metrics
     score_type: FixedType
     test_events: dict[str, np.ndarray]  # raw features by sample; "background" first
     raw_to_firmware: Callable[[np.ndarray], np.ndarray]
@@ -68,7 +68,7 @@ def from_run(run_dir: Path, backend: str | None = None) -> Subject:
 
     require_trained(run_dir, "verify", check_events=False)  # load_run checks them as it reads them
     _, cfg = load_config(run_dir / "config.yaml", TrainConfig)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = read(run_dir / "metrics.json", Metrics)
     data = load_run(run_dir, cfg)
     tests = {"background": data.background.test, **{name: s.test for name, s in data.signals.items()}}
     if isinstance(cfg.model, BdtModel):
@@ -76,30 +76,29 @@ def from_run(run_dir: Path, backend: str | None = None) -> Subject:
     return _network_run_subject(run_dir, cfg, metrics, tests, backend)
 
 
-def _bdt_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend: str | None) -> Subject:
+def _bdt_run_subject(run_dir: Path, cfg, metrics: Metrics, tests: dict, backend: str | None) -> Subject:
     from l1ml.models.bdt import load_booster, xgboost_margin
     from l1ml.verify.bdt import bdt_subject
 
     booster = load_booster(run_dir / "model" / "xgboost.json")
     subject = bdt_subject(run_dir, backend, booster=booster, vhdl_events=cfg.verify.vhdl_events)
-    subject.run = RunContext(cfg, metrics, parse_fixed(metrics["score_type"]), tests, subject.input_type.quantize,
+    subject.run = RunContext(cfg, metrics, parse_fixed(metrics.score_type), tests, subject.input_type.quantize,
                              lambda raw: xgboost_margin(booster, raw))
     return subject
 
 
-def _network_run_subject(run_dir: Path, cfg, metrics: dict, tests: dict, backend: str | None) -> Subject:
+def _network_run_subject(run_dir: Path, cfg, metrics: Metrics, tests: dict, backend: str | None) -> Subject:
     from l1ml.models.keras import load_model
-    from l1ml.quantize.normalisation import Normalisation
 
     project = verified_project(run_dir, backend)
-    norm = Normalisation.load(run_dir / "normalisation.json")
+    norm = read(run_dir / "normalisation.json", NormalisationRecord).normalisation()
     quantized = load_model(run_dir / "model" / "quantized")
     float_model = load_model(run_dir / "model" / "float")
 
     def float_score(raw: np.ndarray) -> np.ndarray:
         return _keras_predict(float_model, norm.apply(raw))[:, 0]
 
-    context = RunContext(cfg, metrics, parse_fixed(metrics["score_type"]), tests, norm.apply_quantized, float_score)
+    context = RunContext(cfg, metrics, parse_fixed(metrics.score_type), tests, norm.apply_quantized, float_score)
     subject = network_subject(run_dir, project, quantized, norm.type)
     subject.run = context
     return subject
