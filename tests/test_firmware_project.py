@@ -116,12 +116,12 @@ def test_jobs_run_on_the_project_of_their_kind(bdt_dir, keras_dir):
     with pytest.raises(L1mlError, match=r"no vitis project here.*\(found: vhdl, xilinxhls\)"):
         spec(bdt_dir, "hls", "vitis")
     network = spec(keras_dir, "hls")
-    assert (network.tool, network.build_script, network.extra) == ("vitis", "build_prj.tcl", {"hw_target": "vu9p"})
+    assert (network.tool, network.build_script, network.extra.hw_target) == ("vitis", "build_prj.tcl", "vu9p")
     assert network.project_hash == tree_hash(keras_dir / "firmware" / "vitis" / "hls4ml_prj")
 
 
 def test_verify_checks_the_c_simulated_project(bdt_dir):
-    from l1ml.verify.subjects import verified_project
+    from l1ml.verify.subject import verified_project
 
     assert verified_project(bdt_dir, None).backend == "xilinxhls"
     with pytest.raises(L1mlError, match="the vhdl project is not C-simulated.*the others are checked against it"):

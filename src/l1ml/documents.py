@@ -14,17 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationError, ValidationInfo, field_validator, model_validator
 
 from l1ml.config.kinds import schema_json, write_schema_files
 from l1ml.errors import L1mlError
 from l1ml.quantize.fixedpoint import parse_fixed
+from l1ml.quantize.normalisation import Normalisation
 from l1ml.runs import write_atomic, write_json_atomic
-
-if TYPE_CHECKING:
-    from l1ml.quantize.normalisation import Normalisation
 
 Info = dict[str, Any]
 
@@ -147,6 +146,9 @@ def _fixed_type(text: str) -> str:
 
 #: A fixed-point type as l1ml writes it, e.g. "ap_fixed<16,6,AP_RND_CONV,AP_SAT>".
 FixedTypeName = Annotated[str, AfterValidator(_fixed_type)]
+
+
+CONVERT = "convert.json"  # the ConvertInfo of every converted firmware project, beside its project folder
 
 
 class ConvertInfo(Document):
@@ -329,10 +331,6 @@ class NormalisationRecord(Document):
                    input_type=norm.input_type)
 
     def normalisation(self) -> Normalisation:
-        import numpy as np
-
-        from l1ml.quantize.normalisation import Normalisation
-
         return Normalisation(list(self.features), np.array(self.offset, dtype=np.float64),
                              np.array(self.shift, dtype=np.int64), self.input_type)
 

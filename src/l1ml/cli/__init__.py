@@ -2,6 +2,10 @@
 
 User mistakes (`L1mlError`, click usage errors) print one line and exit non-zero, without a traceback;
 `--debug` shows the traceback of any error.
+
+The command modules import the library inside each command, not at their top: that keeps `l1ml --help` and quick
+commands such as `l1ml synth status` instant. Elsewhere only TensorFlow, QKeras, hls4ml, conifer, xgboost, matplotlib
+and Pythia (and the l1ml modules that import them at their top) are imported inside functions, marked `# heavy`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import h5py
+
 from l1ml.config.data import DataConfig
 from l1ml.config.hw import load_target
 from l1ml.config.loader import load_config, resolve_path
@@ -98,7 +100,6 @@ def _sample_sizes(source: Path) -> dict[str, int] | None:
 def _event_file_sizes(path: Path) -> dict[str, int] | None:
     """Events per sample of an event file, from the dataset shapes alone (a published ADC2021 file is one sample
     named after the file); None if it is not a readable HDF5 file."""
-    import h5py
 
     try:
         with h5py.File(path, "r") as f:

@@ -15,14 +15,16 @@ three may instead be clipped with `clip=True`; every clipped value is counted in
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from l1ml.config.data import ETA_ACCEPTANCE
-from l1ml.data.layout import CLASS, ETA, N_COLUMNS, N_SLOTS, PARTICLES_CLASSES, PARTICLES_NAMES, PHI, PT, SLOT_CLASS
+from l1ml.data.layout import CLASS, ETA, N_COLUMNS, N_SLOTS, PARTICLES_CLASSES, PARTICLES_NAMES, PHI, PT, SLOT_CLASS, to_features
 from l1ml.errors import L1mlError
 from l1ml.runs import atomic_path
 
@@ -47,14 +49,10 @@ class EventSample:
         return len(self.particles)
 
     def features(self) -> np.ndarray:
-        from l1ml.data.layout import to_features
-
         return to_features(self.particles)
 
 
 def _open(path: Path):
-    import h5py
-
     if not path.exists():
         raise L1mlError("no such file", path=path)
     try:
@@ -71,8 +69,6 @@ def list_samples(path: str | Path) -> list[str]:
 
 
 def _sample_names(f, path: Path) -> list[str]:
-    import h5py
-
     if DATASET in f:
         return [path.stem]
     names = [k for k, v in f.items() if isinstance(v, h5py.Group) and DATASET in v]
@@ -204,7 +200,6 @@ def export_sample(path: str | Path, sample: str | None, out: str | Path) -> Even
 @contextlib.contextmanager
 def _atomic_h5(path: str | Path):
     """An HDF5 file open for writing under a temporary name, renamed into place only when complete."""
-    import h5py
 
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
         yield f
@@ -233,7 +228,6 @@ def read_file_attrs(path: str | Path) -> dict:
 
 def particles_digest(particles: np.ndarray) -> str:
     """SHA-256 of an array's bytes, dtype and shape: equal digests mean byte-identical arrays."""
-    import hashlib
 
     h = hashlib.sha256(f"{particles.dtype.str}{particles.shape}".encode())
     h.update(np.ascontiguousarray(particles).tobytes())

@@ -16,15 +16,21 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import pythia8mc
 
 from l1ml.config.data import DataConfig, L1Config
+from l1ml.config.loader import load_config
+from l1ml.data.events import particles_digest, read_file_attrs, write_samples
+from l1ml.data.l1emu import emulate_event
 from l1ml.data.layout import N_COLUMNS, N_SLOTS
 from l1ml.data.processes import COMMON_SETTINGS, PROCESSES, check_processes
 from l1ml.errors import L1mlError
+from l1ml.runs import tool_versions, write_manifest
 
 #: Bump when the emulation or the seed scheme changes what a config generates: it is part of the cache key.
 GENERATOR_VERSION = 1
@@ -99,7 +105,6 @@ def plan_chunks(cfg: DataConfig) -> list[Chunk]:
 
 def config_hash(cfg: DataConfig) -> str:
     """Identity of what a config generates: the resolved config, the generator version and Pythia's version."""
-    from importlib.metadata import version
 
     payload = {"config": cfg.model_dump(mode="json"), "generator": GENERATOR_VERSION, "pythia8mc": version("pythia8mc")}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -107,7 +112,6 @@ def config_hash(cfg: DataConfig) -> str:
 
 def check_pythia_settings(cfg: DataConfig, config_path: str | Path) -> None:
     """Reject a setting Pythia does not know before any worker starts."""
-    import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
     for sample, scfg in cfg.samples.items():
@@ -135,8 +139,6 @@ def _worker_init(log_path: str) -> None:
 
 
 def _make_pythia(settings: tuple[str, ...] | list[str], seed: int):
-    import pythia8mc
-
     pythia = pythia8mc.Pythia("", False)
     for line in [*settings, f"Random:seed = {seed}"]:
         if not pythia.readString(line):
@@ -163,7 +165,6 @@ def _to_pt_eta_phi(px, py, pz) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def run_chunk(chunk: Chunk, l1_json: str, pileup_mean: float, lepton_filter_pt: float | None,
               max_tries_per_event: int) -> ChunkResult:
-    from l1ml.data.l1emu import emulate_event
 
     start = time.perf_counter()
     l1 = L1Config.model_validate_json(l1_json)
@@ -285,8 +286,6 @@ def _manifest_path(out: Path) -> Path:
 
 
 def _cached(out: Path, digest: str) -> bool:
-    from l1ml.data.events import read_file_attrs
-
     if not out.exists():
         return False
     attrs = read_file_attrs(out)
@@ -299,9 +298,6 @@ def _cached(out: Path, digest: str) -> bool:
 def generate(config_path: str | Path, *, out: str | Path | None = None, jobs: int | None = None, force: bool = False,
              progress: Progress | None = None) -> GenerateOutcome:
     """Generate the samples of a data config into one HDF5 file, or reuse the file an identical config made."""
-    from l1ml.config.loader import load_config
-    from l1ml.data.events import particles_digest, write_samples
-    from l1ml.runs import tool_versions, write_manifest
 
     text, cfg = load_config(config_path, DataConfig)
     check_processes(cfg, config_path)

@@ -9,6 +9,7 @@ import numpy as np
 
 from l1ml.data.events import EventSample, list_samples, read_sample
 from l1ml.data.layout import BLOCKS, ETA, LABELS, PHI, PT, block, multiplicity
+from l1ml.runs import write_atomic, write_json_atomic, write_manifest
 
 
 @dataclass
@@ -42,12 +43,12 @@ def summarise(samples: list[EventSample]) -> str:
 
 
 def plot(samples: list[EventSample], out_dir: Path) -> list[Path]:
-    import matplotlib
+    import matplotlib  # heavy: imported only where needed
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mplhep as hep
-    from matplotlib.ticker import MaxNLocator
+    import matplotlib.pyplot as plt  # heavy: imported only where needed
+    import mplhep as hep  # heavy: imported only where needed
+    from matplotlib.ticker import MaxNLocator  # heavy: imported only where needed
 
     hep.style.use("CMS")
     paths = []
@@ -114,8 +115,6 @@ def inspect_file(path: str | Path, *, out_dir: str | Path | None = None, sample:
 
 
 def _write(out: Path, path: Path, samples: list[EventSample], text: str) -> InspectOutcome:
-    from l1ml.runs import write_atomic, write_json_atomic, write_manifest
-
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "summary.txt", text + "\n")
     write_json_atomic(out / "summary.json", {s.name: _stats(s) for s in samples})

@@ -10,8 +10,10 @@ import numpy as np
 from l1ml.config.loader import resolve_path
 from l1ml.config.train import TrainConfig
 from l1ml.data.events import list_samples, read_sample
+from l1ml.data.generate import generate
 from l1ml.data.layout import feature_names
 from l1ml.errors import L1mlError
+from l1ml.runfolder import events_file
 
 
 @dataclass
@@ -40,7 +42,6 @@ def resolve_events_file(cfg: TrainConfig, config_path: str | Path) -> tuple[Path
         raise L1mlError(f"no such {what}: {source} (paths in a config are relative to the config file's folder)",
                         path=config_path, key="data.events", value=cfg.data.events)
     if is_config:
-        from l1ml.data.generate import generate
 
         return generate(source).path, source
     return source, None
@@ -48,7 +49,6 @@ def resolve_events_file(cfg: TrainConfig, config_path: str | Path) -> tuple[Path
 
 def load_run(run_dir: Path, cfg: TrainConfig) -> TrainingData:
     """The data of a finished run, from the events file it recorded (checked by hash; never regenerated)."""
-    from l1ml.runfolder import events_file
 
     return load(cfg, run_dir / "config.yaml", events_file(run_dir))
 

@@ -11,6 +11,7 @@ Each project says which folder it goes to and what of it a release carries (`Fir
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 from l1ml.deliver.gate import Gate
@@ -63,8 +64,6 @@ def _exported_ip(project: Path) -> list[Path]:
 
 
 def _zip_folder(folder: Path, out: Path) -> None:
-    import zipfile
-
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for path in sorted(folder.rglob("*")):
             if path.is_file():

@@ -19,6 +19,8 @@ from l1ml.errors import L1mlError
 from l1ml.firmware.project import FirmwareProject, open_project
 from l1ml.runfolder import fingerprint, require_trained
 from l1ml.runs import tree_hash
+from l1ml.synth.db import JobDB
+from l1ml.synth.jobs import read_job
 
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -129,9 +131,6 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[VerifyReport 
 
 
 def _synthesis_condition(run_dir: Path, project: FirmwareProject, problems: list[str], db) -> Synthesis | None:
-    from l1ml.synth.db import JobDB
-    from l1ml.synth.jobs import read_job
-
     wanted = tree_hash(project.project_dir)
     db = db or JobDB()
     matching, unreadable = [], []

@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from l1ml.deliver.cmssw import BUILD_PRODUCTS
+from l1ml.deliver.gate import VERSION_RE, version_key
 from l1ml.documents import DeliveryManifest, DeliveryRecord, read
 from l1ml.errors import L1mlError
 from l1ml.runs import sha256_file
@@ -45,7 +47,6 @@ def file_hashes(folder: Path) -> dict[str, dict]:
 
 def listing(folder: Path) -> dict:
     """The manifest's `files` (every file of the package) and `build_products` (the patterns of what its build makes)."""
-    from l1ml.deliver.cmssw import BUILD_PRODUCTS
 
     files = file_hashes(folder)
     built = [rel for rel in files if is_build_product(rel, BUILD_PRODUCTS)]
@@ -182,8 +183,6 @@ class Listed:
 
 
 def list_deliveries(root: Path, model: str | None = None) -> list[Listed]:
-    from l1ml.deliver.gate import VERSION_RE, version_key
-
     root = Path(root)
     models = [root / model] if model else sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     if model and not (root / model).is_dir():

@@ -35,15 +35,23 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml import __version__
+from l1ml.config.loader import load_config
+from l1ml.config.train import TrainConfig
+from l1ml.data.layout import feature_names
 from l1ml.deliver import cmssw
 from l1ml.deliver.firmware import write_firmware
-from l1ml.deliver.gate import DeliveryRefused, Gate, already_delivered, check, check_version, require_run, version_key
-from l1ml.deliver.manifest import MANIFEST, make_record, record_path
-from l1ml.deliver.vectors import to_hex_lines
-from l1ml.documents import DeliveryManifest
+from l1ml.deliver.gate import VERSION_RE, DeliveryRefused, Gate, already_delivered, check, check_version, require_run, version_key
+from l1ml.deliver.manifest import MANIFEST, listing, make_record, record_path
+from l1ml.deliver.vectors import make_vectors, to_hex_lines
+from l1ml.documents import DeliveryManifest, Metrics, NormalisationRecord, read
 from l1ml.errors import L1mlError
+from l1ml.firmware import csim
+from l1ml.quantize.fixedpoint import FixedType
+from l1ml.quantize.normalisation import OFFSET_GRID
 from l1ml.runfolder import read_inputs, read_state
 from l1ml.runs import git_state, sha256_file, tool_versions
+from l1ml.verify.subjects import from_run
 
 
 @dataclass
@@ -67,10 +75,6 @@ class Delivery:
 
 
 def deliver(run_dir: str | Path, options: DeliverOptions, log: Callable[[str], None] = print, db=None) -> Delivery:
-    from l1ml.config.loader import load_config
-    from l1ml.config.train import TrainConfig
-    from l1ml.verify.subjects import from_run
-
     start = time.perf_counter()
     run_dir = Path(run_dir)
     require_run(run_dir)
@@ -121,7 +125,6 @@ def _deliver_locked(gate: Gate, subject, cfg, model_root: Path, version: str, op
 
 def next_version(model_root: Path) -> str:
     """One patch above the highest delivered version of the model, 0.1.0 for the first."""
-    from l1ml.deliver.gate import VERSION_RE
 
     versions = [p.name for p in model_root.iterdir() if p.is_dir() and VERSION_RE.match(p.name)] if model_root.is_dir() else []
     if not versions:
@@ -151,10 +154,6 @@ def _remove_leftovers(model_root: Path) -> None:
 
 def _write(folder: Path, gate: Gate, subject, cfg, version: str, options: DeliverOptions, log) -> dict:
     """The package's files but the manifest; returns what the manifest says of them, but their list and hashes."""
-    from l1ml import __version__
-    from l1ml.deliver.vectors import make_vectors
-    from l1ml.documents import Metrics, read
-    from l1ml.firmware import csim
 
     run_dir = gate.run_dir
     metrics = read(run_dir / "metrics.json", Metrics).model_dump(mode="json")
@@ -182,9 +181,6 @@ def _write(folder: Path, gate: Gate, subject, cfg, version: str, options: Delive
 
 
 def _scaling(run_dir: Path, subject) -> dict:
-    from l1ml.documents import NormalisationRecord, read
-    from l1ml.quantize.normalisation import OFFSET_GRID
-
     t = subject.input_type
     common = {"input_type": str(t), "formula": "x_scaled = (x - offset) * 2**-shift, then converted to input_type "
               f"({t.rounding}, {t.overflow})", "offset_lsb": OFFSET_GRID}
@@ -198,7 +194,6 @@ def _scaling(run_dir: Path, subject) -> dict:
         return {"features": norm.features, "offset": norm.offset.tolist(), "offset_code": codes.tolist(),
                 "offset_type": str(offset_type), "offset_hex": to_hex_lines(codes[None, :], offset_type)[0].split(),
                 "shift": norm.shift.tolist(), **common}
-    from l1ml.data.layout import feature_names
 
     n = subject.n_features
     return {"features": feature_names()[:n], "offset": [0.0] * n, "offset_code": [0] * n, "shift": [0] * n, **common,
@@ -207,7 +202,6 @@ def _scaling(run_dir: Path, subject) -> dict:
 
 def _offset_type(codes: np.ndarray, lsb: float):
     """The narrowest signed fixed-point type with that LSB which holds every offset code."""
-    from l1ml.quantize.fixedpoint import FixedType
 
     fractional = -int(np.log2(lsb))
     width = max(fractional + 1, int(np.max(np.abs(codes), initial=0)).bit_length() + 1)  # the sign bit, at least
@@ -285,7 +279,6 @@ def _read_json(path: Path) -> dict:
 
 def _write_manifest(folder: Path, content: dict) -> DeliveryManifest:
     """The manifest: `content` and the list of the package's files with their hashes."""
-    from l1ml.deliver.manifest import listing
 
     manifest = DeliveryManifest(**content, **listing(folder))
     manifest.write(folder / MANIFEST)

@@ -24,6 +24,8 @@ import numpy as np
 from l1ml.documents import VectorsInfo, read
 from l1ml.errors import L1mlError
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
+from l1ml.verify.bitexact import Sample
+from l1ml.verify.run import VerifyOptions, build_sample
 
 MAX_BLOCK = 5000  # events per adversarial block in the vectors (the threshold probes of large BDTs run to 30 000)
 
@@ -99,8 +101,6 @@ def read_hex(path: Path, t: FixedType) -> np.ndarray:
 def make_vectors(subject, library, *, test_events: int) -> Vectors:
     """Vectors of a verified training run: its first `test_events` test events of each sample, then verify's
     adversarial blocks, with the outputs of the C-simulation `library`; they must also equal the bit-exact model."""
-    from l1ml.verify.bitexact import Sample
-    from l1ml.verify.run import VerifyOptions, build_sample
 
     run = subject.run
     sample = build_sample(subject, VerifyOptions(events=test_events, min_events=0))

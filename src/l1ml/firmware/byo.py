@@ -18,9 +18,17 @@ import contextlib
 import shutil
 from pathlib import Path
 
+import numpy as np
+
+from l1ml.config.hw import load_target
 from l1ml.documents import ByoRecord, SourceFile, read
+from l1ml.emulate.ensemble import from_conifer_json, max_abs_score, n_outputs
 from l1ml.errors import L1mlError
-from l1ml.quantize.fixedpoint import parse_fixed
+from l1ml.firmware.conifer_project import BDT_BACKENDS, WEIGHT_TYPE, convert_for_firmware, write_project
+from l1ml.firmware.hls import convert, is_softmax
+from l1ml.firmware.keras_forms import prepare, qactivation_type
+from l1ml.models.bdt import from_xgboost_file, integer_bits_for
+from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 from l1ml.runs import sha256_file, tree_hash
 
 DEFAULT_INPUT_TYPE = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
@@ -43,7 +51,6 @@ def input_type_of(model, given: str | None) -> str:
     """The firmware input type: the type of the model's own input quantiser (a quantized_bits QActivation right after
     the input) if it has one, else --input-type, else the default. A given type that contradicts the model's quantiser
     is an error. (A quantiser with no exact type is refused by name when the model is prepared.)"""
-    from l1ml.firmware.keras_forms import qactivation_type
 
     first = _first_layer(model)
     own = None
@@ -58,9 +65,6 @@ def input_type_of(model, given: str | None) -> str:
 def prepare_keras(model, input_type: str, source: Path):
     """(the model in the forms hls4ml converts bit for bit, notes on what was rewritten), see `l1ml.firmware.keras_forms`;
     a rewritten model must give the same outputs as the given one on inputs over the firmware's input grid."""
-    import numpy as np
-
-    from l1ml.firmware.keras_forms import prepare
 
     t = _parse_type(input_type, "--input-type")
     n = int(model.input_shape[-1])
@@ -76,9 +80,8 @@ def model_quantizes_inputs(model) -> bool:
 
 def logits_model(model):
     """The model without its final softmax, or None if it does not end in one."""
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: imported only where needed
 
-    from l1ml.firmware.hls import is_softmax
 
     if not is_softmax(model.layers[-1]):
         return None
@@ -87,9 +90,7 @@ def logits_model(model):
 
 def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: str | None, target: str, backend: str,
                   reuse_factor: int, clock_period_ns: float | None) -> Path:
-    from l1ml.config.hw import load_target
-    from l1ml.firmware.hls import convert
-    from l1ml.models.keras import load_keras
+    from l1ml.models.keras import load_keras  # heavy: imported only where needed
 
     _check_out(out)
     model = load_keras(arch, weights)
@@ -109,7 +110,7 @@ def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: st
     if weights is not None:
         copied["weights"] = _copy(weights, model_dir).name
     if rewritten:  # verify compares the firmware with the model that was converted (its outputs equal the given model's)
-        from l1ml.models.keras import save_model
+        from l1ml.models.keras import save_model  # heavy: imported only where needed
 
         saved = save_model(model, model_dir / "converted")
         copied = {k: f"converted/{p.name}" for k, p in saved.items()}
@@ -150,11 +151,6 @@ def convert_xgboost(model_path: Path, out: Path, *, input_type: str | None, scor
                     backend: str | None, clock_period_ns: float | None) -> list[Path]:
     """An xgboost model (saved with `save_model`) as conifer projects: exact float32 thresholds moved to the input grid,
     leaves in the score type (default: 18 bits, integer bits for the largest reachable |score|)."""
-    from l1ml.config.hw import load_target
-    from l1ml.emulate.ensemble import max_abs_score
-    from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
-    from l1ml.models.bdt import from_xgboost_file, integer_bits_for
-    from l1ml.quantize.fixedpoint import FixedType
 
     _check_out(out)
     if not Path(model_path).is_file():
@@ -176,9 +172,6 @@ def convert_conifer(model_path: Path, out: Path, *, input_type: str | None, scor
     """A conifer model saved as JSON (current or older schema) with the precisions of its own configuration
     (--input-type / --score-type override them). The VHDL is written when the model has one type for inputs,
     thresholds and scores, as conifer's VHDL requires."""
-    from l1ml.config.hw import load_target
-    from l1ml.emulate.ensemble import from_conifer_json
-    from l1ml.firmware.conifer_project import WEIGHT_TYPE, write_project
 
     _check_out(out)
     if not Path(model_path).is_file():
@@ -217,7 +210,6 @@ def _parse_type(text: str, key: str):
 
 def _record_bdt(out: Path, kind: str, model_path: Path, ensemble: dict, types: dict, dirs: list[Path],
                 notes: list[str] | None = None) -> None:
-    from l1ml.emulate.ensemble import n_outputs
 
     model_dir = out / "model"
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from l1ml.documents import ConvertInfo
+from l1ml.documents import CONVERT, ConvertInfo
 from l1ml.emulate import ensemble as ens_mod
+from l1ml.emulate.ensemble import firmware_thresholds, max_abs_score, quantized_values, threshold_type_for
 from l1ml.errors import L1mlError
-from l1ml.firmware.project import CONVERT
+from l1ml.firmware import csim
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ def write_project(ensemble: dict, types: dict[str, FixedType], out_dir: Path, *,
     """Write the conifer project of `ensemble` for the hw target to `out_dir` (replaced as a whole, atomically).
 
     `types`: input, threshold, score and weight FixedTypes (the VHDL backend uses one type for all of them)."""
-    import conifer
+    import conifer  # heavy: imported only where needed
 
     if backend not in BDT_BACKENDS:
         raise L1mlError(f"unknown BDT backend; choose one of: {', '.join(BDT_BACKENDS)}", key="--backend", value=backend)
@@ -82,7 +85,6 @@ def convert_for_firmware(ensemble: dict, input_type: FixedType, score_type: Fixe
                          backends: tuple[str, ...], hw: HwTarget, clock_period_ns: float, source: dict) -> list[Path]:
     """Projects under root/<backend>/ for an ensemble l1ml converted itself ('<' splits): thresholds moved to the
     input grid, leaf values on the score grid; the VHDL in one type that makes it equal to the HLS score."""
-    from l1ml.emulate.ensemble import firmware_thresholds, max_abs_score, quantized_values, threshold_type_for
 
     firmware = quantized_values(firmware_thresholds(ensemble, input_type), score_type)
     out = []
@@ -130,7 +132,6 @@ inline void l1ml_bdt_top(input_t x[n_features], score_t y[BDT::fn_classes(n_clas
 def csim_sources(fw_dir: Path, info: ConvertInfo):
     """The C++ of the xilinxhls project in `fw_dir` (conifer's top function, called through `l1ml_bdt_top`) for
     `csim.build`; `info`: its convert.json."""
-    from l1ml.firmware import csim
 
     prj = fw_dir / "conifer_prj"
     files = {}
@@ -149,7 +150,7 @@ def csim_sources(fw_dir: Path, info: ConvertInfo):
 
 def ap_headers() -> dict[str, str]:
     """Xilinx's open ap_types headers (as hls4ml ships them) and hls_stream.h, under ap_types/."""
-    import hls4ml
+    import hls4ml  # heavy: imported only where needed
 
     root = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
     return {f"ap_types/{p.relative_to(root)}": p.read_text() for p in sorted(root.rglob("*.h"))}
@@ -179,7 +180,7 @@ class _PythonFixedPoint:
 
 @contextlib.contextmanager
 def _python_fixed_point():
-    from conifer.backends.vhdl import writer
+    from conifer.backends.vhdl import writer  # heavy: imported only where needed
 
     saved = writer.FixedPointConverter
     writer.FixedPointConverter = _PythonFixedPoint
@@ -191,9 +192,6 @@ def _python_fixed_point():
 
 @contextlib.contextmanager
 def _quiet_conifer():
-    import logging
-    import warnings
-
     logger = logging.getLogger("conifer")
     level = logger.level
     logger.setLevel(logging.ERROR)

@@ -8,7 +8,14 @@ from pathlib import Path
 from l1ml.config.hw import load_target
 from l1ml.config.loader import load_config
 from l1ml.config.train import BdtModel, TrainConfig
+from l1ml.documents import BdtInfo, NormalisationRecord, read
 from l1ml.errors import L1mlError
+from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
+from l1ml.firmware.hls import convert
+from l1ml.models.bdt import from_xgboost_file
+from l1ml.quantize.fixedpoint import parse_fixed
+from l1ml.runfolder import require_trained
+from l1ml.runs import write_manifest
 
 
 @dataclass
@@ -19,11 +26,7 @@ class ConvertOutcome:
 
 def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str | None = None,
                 reuse_factor: int | None = None) -> ConvertOutcome:
-    from l1ml.documents import NormalisationRecord, read
-    from l1ml.firmware.hls import convert
-    from l1ml.models.keras import load_model
-    from l1ml.runfolder import require_trained
-    from l1ml.runs import write_manifest
+    from l1ml.models.keras import load_model  # heavy: imported only where needed
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
@@ -49,12 +52,6 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
 
 
 def _convert_bdt_run(run_dir: Path, cfg, config_text: str, hw, backend: str | None, clock_ns: float | None) -> ConvertOutcome:
-    from l1ml.documents import BdtInfo, read
-    from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
-    from l1ml.models.bdt import from_xgboost_file
-    from l1ml.quantize.fixedpoint import parse_fixed
-    from l1ml.runs import write_manifest
-
     if backend is not None and backend not in BDT_BACKENDS:
         raise L1mlError("BDTs convert with conifer: xilinxhls or vhdl", key="--backend", value=backend)
     model_path, info_path = run_dir / "model" / "xgboost.json", run_dir / "model" / "bdt.json"

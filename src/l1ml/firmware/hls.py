@@ -25,9 +25,10 @@ from pathlib import Path
 import yaml
 
 from l1ml.config.hw import HwTarget
-from l1ml.documents import ConvertInfo, EmulatorSpec
+from l1ml.documents import CONVERT, ConvertInfo, EmulatorSpec
 from l1ml.errors import L1mlError
-from l1ml.firmware.project import CONVERT
+from l1ml.firmware.emulator_spec import EmulatorUnsupported, spec_from_hls4ml
+from l1ml.firmware.keras_forms import qactivation_type
 
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado"}
 PROJECT = "l1ml_model"
@@ -43,7 +44,7 @@ class HlsProject:
 
 def hls4ml_config(model, *, backend: str, reuse_factor: int) -> dict:
     """hls4ml's own configuration of `model`, as `config_from_keras_model(granularity="name")` gives it."""
-    import hls4ml
+    import hls4ml  # heavy: imported only where needed
 
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=BACKENDS[backend])
     cfg["Model"]["ReuseFactor"] = reuse_factor
@@ -53,7 +54,6 @@ def hls4ml_config(model, *, backend: str, reuse_factor: int) -> dict:
 
 def exact_config(model, input_type: str, *, backend: str, reuse_factor: int) -> dict:
     """hls4ml's configuration with the precisions that make the C-simulation equal QKeras (see the module doc)."""
-    from l1ml.firmware.keras_forms import qactivation_type
 
     cfg = hls4ml_config(model, backend=backend, reuse_factor=reuse_factor)
     layers = cfg["LayerName"]
@@ -101,7 +101,7 @@ def convert(model, input_type: str, out_dir: Path, target: HwTarget, *, backend:
 
     `exact=False` keeps hls4ml's own precisions: only to measure what the exact recipe changes.
     """
-    from l1ml.models.keras import quiet_qkeras_serialisation
+    from l1ml.models.keras import quiet_qkeras_serialisation  # heavy: imported only where needed
 
     if backend not in BACKENDS:
         raise L1mlError(f"unknown backend; choose one of: {', '.join(BACKENDS)}", key="--backend", value=backend)
@@ -110,7 +110,7 @@ def convert(model, input_type: str, out_dir: Path, target: HwTarget, *, backend:
 
 
 def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_period_ns, exact) -> HlsProject:
-    import hls4ml
+    import hls4ml  # heavy: imported only where needed
 
     if exact:
         cfg = exact_config(model, input_type, backend=backend, reuse_factor=reuse_factor)
@@ -142,7 +142,6 @@ def _convert(model, input_type, out_dir, target, backend, reuse_factor, clock_pe
 
 def _write_emulator(hls_model, path: Path) -> None:
     """The emulator specification of the converted graph, or the reason why there is none."""
-    from l1ml.firmware.emulator_spec import EmulatorUnsupported, spec_from_hls4ml
 
     try:
         spec = spec_from_hls4ml(hls_model)

@@ -63,7 +63,7 @@ def prepare(model, input_type: FixedType, probe: np.ndarray, source: Path):
     """(the model in forms hls4ml converts bit for bit, notes on what was rewritten); `model` itself if nothing was.
     `probe` inputs (on the input type's grid) check that a rewritten model gives exactly the same outputs. Refused forms
     raise L1mlError."""
-    from l1ml.models.keras import rebuild
+    from l1ml.models.keras import rebuild  # heavy: imported only where needed
 
     forms = _Forms(model, Grid.of(input_type), source)
     plan = {layer.name: forms.replacement(layer) for layer in model.layers}
@@ -77,7 +77,7 @@ def prepare(model, input_type: FixedType, probe: np.ndarray, source: Path):
 
 def qactivation_type(layer) -> FixedType:
     """The type of a QActivation layer's output (see `activation_type`)."""
-    from l1ml.models.keras import quantiser_config
+    from l1ml.models.keras import quantiser_config  # heavy: imported only where needed
 
     return activation_type(*quantiser_config(layer.quantizer))
 
@@ -130,8 +130,8 @@ class _Forms:
 
     def _dense_activation(self, layer, grid: Grid) -> tuple[list, Grid]:
         """The pieces that compute a dense layer's activation argument as a layer of its own, and their output's grid."""
-        import tensorflow as tf
-        from qkeras import QActivation
+        import tensorflow as tf  # heavy: imported only where needed
+        from qkeras import QActivation  # heavy: imported only where needed
 
         activation, name = layer.activation, f"{layer.name}_activation"
         if hasattr(activation, "get_config"):  # a QKeras quantiser
@@ -171,7 +171,7 @@ class _Forms:
     def _clip_before_leaky(self, layer, activation, t: FixedType, grid: Grid) -> list:
         """A quantized_relu with a negative slope s clips at -s * 2**I in QKeras; the firmware's type saturates at -2**I,
         so an input below -2**I is first saturated there, without rounding, by a quantized_bits on the input's grid."""
-        from qkeras import QActivation
+        from qkeras import QActivation  # heavy: imported only where needed
 
         if not t.signed or type(activation).__name__ != "quantized_relu" or grid.lo >= t.min_value:
             return []
@@ -187,7 +187,7 @@ class _Forms:
 
     def _exact_relu(self, layer, grid: Grid, name: str) -> tuple[list, Grid]:
         """A Keras relu as a quantized_relu whose type holds the input's non-negative values exactly."""
-        from qkeras import QActivation
+        from qkeras import QActivation  # heavy: imported only where needed
 
         out = grid.relu()
         try:
@@ -213,7 +213,7 @@ class _Forms:
         activation, out = self._dense_activation(layer, _dense_grid(grid, kernel, bias))
         if norm is None and not activation and not any(quantisers.values()):
             return None, out
-        from qkeras import QDense
+        from qkeras import QDense  # heavy: imported only where needed
 
         keep = {role: _copy(getattr(layer, f"{role}_quantizer_internal", None)) for role in quantisers}
         dense = QDense(int(layer.units), name=layer.name, **{f"{role}_quantizer": quantisers[role] or keep[role] for role in quantisers})
@@ -312,13 +312,13 @@ def _sum_bits(grid: Grid, kernel: np.ndarray, bias: np.ndarray) -> int:
 
 
 def _inbound(layer) -> list:
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: imported only where needed
 
     return tf.nest.flatten(layer.inbound_nodes[0].inbound_layers) if layer.inbound_nodes else []
 
 
 def _quantiser_config(quantiser) -> tuple[str, dict]:
-    from l1ml.models.keras import quantiser_config
+    from l1ml.models.keras import quantiser_config  # heavy: imported only where needed
 
     return quantiser_config(quantiser)
 
@@ -361,7 +361,7 @@ def _powers_of_two(x: np.ndarray) -> np.ndarray:
 def _normalisation_affine(norm) -> tuple[np.ndarray, np.ndarray]:
     """(inv, offset) per channel of a (Q)BatchNormalization at inference: y = x * inv + offset, with its quantisers
     applied to gamma, beta, mean and variance, in float32 as tf.nn.batch_normalization computes them."""
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: imported only where needed
 
     def parameter(name, quantiser):
         value = getattr(norm, name)

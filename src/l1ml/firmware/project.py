@@ -15,6 +15,7 @@ a tool or a project folder.
 
 from __future__ import annotations
 
+import re
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -22,14 +23,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from l1ml.documents import ConvertInfo, EmulatorSpec, read
+import yaml
+
+from l1ml.documents import CONVERT, ConvertInfo, EmulatorSpec, read
+from l1ml.emulate.bdt import BdtEmulator
+from l1ml.emulate.ensemble import load
+from l1ml.emulate.network import NetworkEmulator
 from l1ml.errors import L1mlError
+from l1ml.firmware import csim
+from l1ml.firmware.conifer_project import ENSEMBLE, csim_sources
+from l1ml.firmware.hls import EMULATOR, PROJECT
+from l1ml.quantize.fixedpoint import parse_fixed
 
 if TYPE_CHECKING:
     from l1ml.firmware.csim import Sources
     from l1ml.quantize.fixedpoint import FixedType
 
-CONVERT = "convert.json"
 CSIM = "g++ C-simulation"  # simulated_by: l1ml.firmware.csim compiles csim_sources()
 GHDL = "GHDL"  # simulated_by: l1ml.firmware.ghdl runs the project's VHDL testbench
 BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "__pycache__")  # never part of a delivered project
@@ -81,7 +90,6 @@ class FirmwareProject(ABC):
 
     def types(self) -> dict[str, FixedType]:
         """The firmware's types by role ("input"; a BDT's also "threshold", "score", "weight")."""
-        from l1ml.quantize.fixedpoint import parse_fixed
 
         return {k: parse_fixed(v) for k, v in self.info.types.items()}
 
@@ -198,15 +206,9 @@ class Hls4mlProject(FirmwareProject):
         return self.backend
 
     def csim_sources(self) -> Sources:
-        from l1ml.firmware import csim
-        from l1ml.firmware.hls import PROJECT
-
         return csim.hls4ml_sources(self.project_dir, PROJECT)
 
     def emulator(self) -> tuple[object | None, str]:
-        from l1ml.emulate.network import NetworkEmulator
-        from l1ml.firmware.hls import EMULATOR
-
         path = self.folder / EMULATOR
         if not path.is_file():
             return None, f"no {EMULATOR}"
@@ -215,7 +217,6 @@ class Hls4mlProject(FirmwareProject):
 
     def synthesis_memory_gb(self) -> float:
         """2 GB + 0.5 GB per 1 000 multipliers (weights / ReuseFactor)."""
-        import yaml
 
         path = self.folder / "hls4ml_config.yaml"
         config = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
@@ -224,7 +225,6 @@ class Hls4mlProject(FirmwareProject):
 
     def _count_weights(self) -> int:
         """The sizes of the `w<N>` arrays in firmware/weights/."""
-        import re
 
         total = 0
         for header in (self.project_dir / "firmware" / "weights").glob("w*.h"):
@@ -254,23 +254,16 @@ class ConiferHlsProject(_ConiferProject):
         return "vitis"  # conifer's build_hls.tcl runs in Vitis HLS and Vivado HLS alike
 
     def csim_sources(self) -> Sources:
-        from l1ml.firmware.conifer_project import csim_sources
-
         return csim_sources(self.folder, self.info)
 
     def emulator(self) -> tuple[object | None, str]:
         """The fixed-point emulation of the trees as converted, in the project's types."""
-        from l1ml.emulate.bdt import BdtEmulator
-        from l1ml.emulate.ensemble import load
-        from l1ml.firmware.conifer_project import ENSEMBLE
 
         t = self.types()
         return BdtEmulator(load(self.folder / ENSEMBLE), t["input"], t["threshold"], t["score"], t["weight"]), ""
 
     def synthesis_memory_gb(self) -> float:
         """2 GB + 0.25 GB per 1 000 tree nodes."""
-        from l1ml.emulate.ensemble import load
-        from l1ml.firmware.conifer_project import ENSEMBLE
 
         ensemble = load(self.folder / ENSEMBLE)
         nodes = sum(len(t["feature"]) for r in ensemble["trees"] for t in r)

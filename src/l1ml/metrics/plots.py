@@ -10,11 +10,11 @@ from l1ml.metrics.rates import roc_curve
 
 
 def style():
-    import matplotlib
+    import matplotlib  # heavy: imported only where needed
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mplhep as hep
+    import matplotlib.pyplot as plt  # heavy: imported only where needed
+    import mplhep as hep  # heavy: imported only where needed
 
     hep.style.use("CMS")
     return plt, hep

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 from l1ml.config.checks import check_resolvable as check_resolvable  # the rule is checked before training too
 
@@ -77,7 +78,6 @@ def auc(background: np.ndarray, signal: np.ndarray) -> tuple[float, float]:
     """
     b = np.asarray(background, dtype=np.float64)
     s = np.asarray(signal, dtype=np.float64)
-    from scipy.stats import rankdata
 
     ranks = rankdata(np.concatenate([b, s]))  # ties get their average rank
     n_b, n_s = len(b), len(s)

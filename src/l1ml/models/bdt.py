@@ -53,7 +53,7 @@ def choose_types(cfg: BdtModel, x_train: np.ndarray, max_abs_score: float) -> tu
 
 def train(cfg: BdtModel, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int):
     """Train; return the xgboost booster and the per-round training and validation loss."""
-    import xgboost as xgb
+    import xgboost as xgb  # heavy: imported only where needed
 
     params = {
         "objective": OBJECTIVES[cfg.task],
@@ -75,7 +75,7 @@ def train(cfg: BdtModel, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val:
 
 
 def xgboost_margin(booster, x: np.ndarray) -> np.ndarray:
-    import xgboost as xgb
+    import xgboost as xgb  # heavy: imported only where needed
 
     return booster.predict(xgb.DMatrix(np.asarray(x, dtype=np.float32)), output_margin=True).astype(np.float64)
 
@@ -96,7 +96,7 @@ def save(booster, out_dir: Path, input_type: FixedType, score_type: FixedType, c
 def load_booster(path: str | Path):
     """An xgboost booster from a model file (JSON or UBJSON, as `save_model` writes them). A missing file, a JSON model
     without what l1ml reads from it (see `check_xgboost_json`) or a file xgboost refuses is an L1mlError naming it."""
-    import xgboost as xgb
+    import xgboost as xgb  # heavy: imported only where needed
 
     path = Path(path)
     if not path.is_file():

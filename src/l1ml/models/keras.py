@@ -25,7 +25,7 @@ def strip_pruning(model):
     """The model with pruning wrappers removed (their masked weights stay), as firmware conversion needs it."""
     if not any(is_pruned(layer) for layer in model.layers):
         return model
-    import tensorflow_model_optimization as tfmot
+    import tensorflow_model_optimization as tfmot  # heavy: imported only where needed
 
     return tfmot.sparsity.keras.strip_pruning(model)
 
@@ -42,7 +42,7 @@ def quiet_qkeras_serialisation():
 
 def qkeras_objects() -> dict:
     """The custom objects Keras needs to read QKeras layers and quantisers."""
-    from qkeras.utils import _add_supported_quantized_objects
+    from qkeras.utils import _add_supported_quantized_objects  # heavy: imported only where needed
 
     objects: dict = {}
     _add_supported_quantized_objects(objects)

@@ -85,7 +85,7 @@ def build(model: NetworkModel, q: Quantization, n_features: int, *, quantized: b
 def _pruner(pruning: Pruning | None, steps_per_epoch: int):
     if pruning is None:
         return None
-    import tensorflow_model_optimization as tfmot
+    import tensorflow_model_optimization as tfmot  # heavy: imported only where needed
 
     schedule = tfmot.sparsity.keras.ConstantSparsity(pruning.sparsity, begin_step=pruning.begin_epoch * steps_per_epoch,
                                                      frequency=max(1, steps_per_epoch // 4))

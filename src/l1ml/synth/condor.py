@@ -24,6 +24,7 @@ from l1ml.documents import CondorQueryFailures, read
 from l1ml.errors import L1mlError
 from l1ml.synth.db import JobDB
 from l1ml.synth.jobs import read_job
+from l1ml.synth.runner import finish, save_result
 
 # CERN batch job flavours and their wall-time limits (https://batchdocs.web.cern.ch)
 FLAVOURS = [("espresso", 20 * 60), ("microcentury", 3600), ("longlunch", 2 * 3600), ("workday", 8 * 3600),
@@ -99,8 +100,6 @@ class CondorBackend:
             self._follow(job, ad)
 
     def _follow(self, job, ad: dict) -> None:
-        from l1ml.synth.runner import finish, save_result
-
         status = int(ad.get("JobStatus", 0))
         if status == 2 and job.state != "running":  # running
             self.db.update(job.id, state="running", started=time.time(), host=str(ad.get("RemoteHost", "")))

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from l1ml.documents import SynthResult, parse
 from l1ml.errors import L1mlError
+from l1ml.synth.jobs import AGAIN
 
 if TYPE_CHECKING:
     from l1ml.documents import SynthResult
@@ -85,8 +87,6 @@ class Job:
     def recorded_result(self) -> SynthResult | None:
         """How the job ended, as the database recorded it (a copy of its result.json); None while it has not. A result an
         older l1ml recorded, or a damaged one, is one named error."""
-        from l1ml.documents import SynthResult, parse
-        from l1ml.synth.jobs import AGAIN
 
         return parse(self.result, SynthResult, f"the result of job {self.id}", AGAIN) if self.result else None
 

@@ -31,10 +31,17 @@ import time
 from pathlib import Path
 from typing import get_args
 
+import numpy as np
+import yaml
+
 from l1ml.documents import JobExtra, JobKind, JobSpec, Step, SynthJob, SynthResult, read
 from l1ml.errors import L1mlError
+from l1ml.firmware.ghdl import run_command
 from l1ml.firmware.project import CSIM, GHDL, FirmwareProject, projects_in, select_project
+from l1ml.runfolder import require_trained
 from l1ml.runs import tree_hash
+from l1ml.verify.bitexact import adversarial_inputs
+from l1ml.verify.subject import verified_project
 
 KINDS = get_args(JobKind)
 STEPS = get_args(Step)
@@ -61,7 +68,6 @@ def estimate_memory_gb(project: FirmwareProject, floor_gb: float = DEFAULT_FLOOR
 
 def _configured_memory_gb(target: Path) -> float | None:
     """`firmware.synth_mem_gb` of a training run's config, if it sets one."""
-    import yaml
 
     path = target / "config.yaml"
     config = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
@@ -82,7 +88,6 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
     """What to run for a converted run or BYO folder."""
     target = Path(target).resolve()
     if (target / "run.json").is_file():
-        from l1ml.runfolder import require_trained
 
         require_trained(target, "synth submit", check_events=kind == "verify")
     if kind not in KINDS:
@@ -207,7 +212,6 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
                                                           target=shlex.quote(spec.target), options=options))
         else:
             n_events = _write_vectors(tmp, spec)
-            from l1ml.firmware.ghdl import run_command
 
             (tmp / "run.sh").write_text(RUN_GHDL.format(job_id=job_id, model=spec.model, run=shlex.join(run_command(n_events))))
         (tmp / "run.sh").chmod(0o755)
@@ -234,10 +238,6 @@ def _write_hls(folder: Path, job_id: str, spec: JobSpec) -> None:
 
 def _write_vectors(folder: Path, spec: JobSpec, n_events: int = 500) -> int:
     """Test vectors for the VHDL: grid inputs and the scores the HLS firmware gives (its bit-exact emulation)."""
-    import numpy as np
-
-    from l1ml.verify.bitexact import adversarial_inputs
-    from l1ml.verify.subjects import verified_project
 
     reference = verified_project(Path(spec.target), None)  # the C-simulated project the VHDL must equal
     emulator, _ = reference.emulator()

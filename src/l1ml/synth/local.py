@@ -24,7 +24,7 @@ import psutil
 from l1ml.errors import L1mlError
 from l1ml.synth.db import JobDB
 from l1ml.synth.jobs import read_job, read_result
-from l1ml.synth.runner import GRACE_S, JOB_MARK, stop_job
+from l1ml.synth.processes import GRACE_S, JOB_MARK, stop_job
 
 
 def host_memory_gb() -> float:

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l1ml.errors import L1mlError
+from l1ml.synth.condor import CondorBackend
 from l1ml.synth.db import Job, JobDB
 from l1ml.synth.jobs import DEFAULT_FLOOR_GB, create_job_dir, spec_for
+from l1ml.synth.local import LocalBackend
 from l1ml.synth.outcome import FINAL
+from l1ml.synth.slurm import SlurmBackend
 
 BACKENDS = ("local", "slurm", "condor")
 
@@ -35,15 +38,12 @@ class SubmitOptions:
 
 def backend_for(name: str, db: JobDB):
     if name == "local":
-        from l1ml.synth.local import LocalBackend
 
         return LocalBackend(db)
     if name == "slurm":
-        from l1ml.synth.slurm import SlurmBackend
 
         return SlurmBackend(db)
     if name == "condor":
-        from l1ml.synth.condor import CondorBackend
 
         return CondorBackend(db)
     raise L1mlError(f"unknown backend; choose one of {', '.join(BACKENDS)}", key="--backend", value=name)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from l1ml.config.hw import load_target
 from l1ml.documents import GhdlRun, JobReports, SynthJob, VerifyReport, VerifyVerdict, read
+from l1ml.errors import L1mlError
 from l1ml.synth.reports import parse_report
 
 TOLERANCES = {"clock": 0.01, "latency": 0.02, "interval": 0.02, "resources": 0.10}
@@ -68,8 +70,6 @@ class BudgetCheck:
 def check_budget(kind: str, steps: list[str], csynth: dict | None, hw_target: str | None) -> BudgetCheck:
     """The budget comparison of a finished job of `kind` that ran `steps`, with the hw target its project was converted
     for (a name, or None when the project records none)."""
-    from l1ml.config.hw import load_target
-    from l1ml.errors import L1mlError
 
     if kind != "hls":
         return BudgetCheck([], None, f"a {kind} job synthesises nothing")

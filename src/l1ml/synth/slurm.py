@@ -9,6 +9,7 @@ of memory. Jobs that the cluster lost (node failure, preemption) are submitted a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 from l1ml.errors import L1mlError
 from l1ml.synth.db import JobDB
 from l1ml.synth.jobs import read_job
+from l1ml.synth.runner import finish, save_result
 
 ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
          "DEADLINE")
@@ -37,8 +39,6 @@ def _run(cmd: list[str], what: str) -> str:
 
 
 def _epoch(text: str | None) -> float | None:
-    import datetime as dt
-
     try:
         return dt.datetime.fromisoformat(text).timestamp() if text and text not in ("Unknown", "None") else None
     except ValueError:
@@ -200,8 +200,6 @@ class SlurmBackend:
         return []
 
     def refresh(self) -> None:
-        from l1ml.synth.runner import finish, save_result
-
         for job in self.db.jobs(None, "backend = 'slurm' AND state IN ('queued', 'running')"):
             info = self.state_of(job.backend_id)
             state = info["state"]

@@ -72,7 +72,7 @@ def fit(nets: Networks, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: 
 def _pruning_callbacks(model) -> list:
     if not any(is_pruned(layer) for layer in model.layers):
         return []
-    import tensorflow_model_optimization as tfmot
+    import tensorflow_model_optimization as tfmot  # heavy: imported only where needed
 
     return [tfmot.sparsity.keras.UpdatePruningStep()]
 

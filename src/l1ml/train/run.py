@@ -27,10 +27,15 @@ from l1ml.config.loader import load_config
 from l1ml.config.train import BdtModel, TrainConfig
 from l1ml.data.training import TrainingData, load, resolve_events_file
 from l1ml.documents import Metrics, NormalisationRecord
+from l1ml.emulate.ensemble import max_abs_score
 from l1ml.errors import L1mlError
 from l1ml.metrics import plots
 from l1ml.metrics.rates import auc, check_resolvable, efficiency, threshold_for_rate
+from l1ml.models import bdt
+from l1ml.models.bdt import from_booster
 from l1ml.quantize.fixedpoint import FixedType
+from l1ml.quantize.normalisation import Normalisation
+from l1ml.quantize.qkeras_types import qkeras_type
 from l1ml.runfolder import RUN, end_run, events_file, read_state, record_inputs, start_run
 from l1ml.runs import write_manifest
 
@@ -139,11 +144,9 @@ def _train_in(run_dir: Path, cfg: TrainConfig, config_path, text: str, digest: s
 
 
 def _train_network(cfg: TrainConfig, data: TrainingData, run_dir: Path, progress: EpochProgress):
-    from l1ml.models.keras import save_model, strip_pruning
-    from l1ml.models.networks import build
-    from l1ml.quantize.normalisation import Normalisation
-    from l1ml.quantize.qkeras_types import qkeras_type
-    from l1ml.train.network import copy_weights, fit, make_deterministic, sparsity
+    from l1ml.models.keras import save_model, strip_pruning  # heavy: imported only where needed
+    from l1ml.models.networks import build  # heavy: imported only where needed
+    from l1ml.train.network import copy_weights, fit, make_deterministic, sparsity  # heavy: imported only where needed
 
     make_deterministic(cfg.seed)
     t = cfg.training
@@ -193,10 +196,6 @@ def _epoch_progress(say: Log):
 
 
 def _train_bdt(cfg: TrainConfig, data: TrainingData, run_dir: Path):
-    from l1ml.emulate.ensemble import max_abs_score
-    from l1ml.models import bdt
-    from l1ml.models.bdt import from_booster
-
     trained_on = data.signals[cfg.data.signals[0]]
 
     def labelled(b: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.emulate.bdt import BdtEmulator, Forest
+from l1ml.firmware import ghdl
 from l1ml.firmware.project import GHDL, FirmwareProject, projects_in
+from l1ml.models.bdt import from_booster
 from l1ml.verify.bitexact import Comparison, Sample, compare
 from l1ml.verify.report import Check
-from l1ml.verify.subjects import Subject, verified_project
+from l1ml.verify.subject import Subject, verified_project
 
 MAX_PROBE_EVENTS = 30_000
 
@@ -66,7 +68,7 @@ def split_nodes(forest: Forest) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pred_leaf(booster, x: np.ndarray) -> np.ndarray:
-    import xgboost as xgb
+    import xgboost as xgb  # heavy: imported only where needed
 
     return booster.predict(xgb.DMatrix(np.asarray(x, dtype=np.float32)), pred_leaf=True).astype(np.int64).reshape(len(x), -1)
 
@@ -78,7 +80,6 @@ def leaves_check(emulator: BdtEmulator, booster, sample: Sample) -> Comparison:
 
 def conversion_check(booster, sample: Sample, run) -> Comparison:
     """Float conversion leaf by leaf: float32 test events (unquantised) plus each threshold and its float32 neighbours."""
-    from l1ml.models.bdt import from_booster
 
     ensemble = from_booster(booster)
     forest = Forest.from_ensemble(ensemble)
@@ -95,8 +96,6 @@ def conversion_check(booster, sample: Sample, run) -> Comparison:
 
 
 def vhdl_check(vhdl: FirmwareProject, sample: Sample, csim_out: np.ndarray, n_events: int, input_type):
-    from l1ml.firmware import ghdl
-
     vt = vhdl.input_type
     # the adversarial events go first (up to half): they are where a difference would show; the rest spread evenly
     adversarial = np.array([i for name, a, b in sample.blocks if name.startswith("adversarial") for i in range(a, b)],

@@ -6,12 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
+from l1ml.data.events import list_samples, read_sample
 from l1ml.documents import ByoRecord
 from l1ml.errors import L1mlError
-from l1ml.firmware.byo import read_byo
+from l1ml.firmware import csim
+from l1ml.firmware.byo import LOGITS, logits_model, read_byo
+from l1ml.firmware.project import open_project
+from l1ml.models.bdt import from_xgboost_file
 from l1ml.quantize.fixedpoint import parse_fixed
-from l1ml.verify.bitexact import compare
-from l1ml.verify.subjects import Subject, network_subject, verified_project
+from l1ml.verify.bdt import bdt_subject
+from l1ml.verify.bitexact import compare, random_inputs
+from l1ml.verify.subject import Subject, verified_project
+from l1ml.verify.subjects import network_subject
 
 # the firmware's softmax uses lookup tables (l1ml configures 4096 entries with types fitted to the value ranges):
 # on the two fixture classifiers |softmax(firmware) - exact softmax of the same logits| reached 0.0038 (16 inputs) and
@@ -23,20 +29,16 @@ def byo_subject(target: Path, backend: str | None) -> Subject:
     info = read_byo(target)
     if info.kind == "keras":
         return _keras_subject(target, info, backend)
-    from l1ml.verify.bdt import bdt_subject
 
     booster = None
     if info.kind == "xgboost":
-        from l1ml.models.bdt import from_xgboost_file
 
         _, booster = from_xgboost_file(target / "model" / info.model_files["model"])
     return bdt_subject(target, backend, booster=booster)
 
 
 def _keras_subject(target: Path, info: ByoRecord, backend: str | None) -> Subject:
-    from l1ml.firmware.byo import LOGITS, logits_model
-    from l1ml.firmware.project import open_project
-    from l1ml.models.keras import load_keras
+    from l1ml.models.keras import load_keras  # heavy: imported only where needed
 
     files = info.model_files
     model = load_keras(target / "model" / files["architecture"],
@@ -53,8 +55,6 @@ def _keras_subject(target: Path, info: ByoRecord, backend: str | None) -> Subjec
     subject.firmware_dir = project.folder
 
     def softmax_check(subject, sample, firmware_logits):
-        from l1ml.firmware import csim
-
         library = csim.compile_sources(project.csim_sources())
         probabilities = library.run(sample.x)
         z = firmware_logits - firmware_logits.max(axis=1, keepdims=True)
@@ -78,7 +78,6 @@ def user_inputs(subject: Subject, options) -> dict[str, np.ndarray]:
         x = _read_inputs(Path(options.data), n)
         parts["data"] = t.quantize(x)
     if options.random is not None:
-        from l1ml.verify.bitexact import random_inputs
 
         parts["random:requested"] = random_inputs(t, n, options.random, seed=7)
     if not parts:
@@ -96,7 +95,6 @@ def _read_inputs(path: Path, n_features: int) -> np.ndarray:
         except (ValueError, OSError) as exc:
             raise L1mlError(f"not a NumPy array file: {exc}", path=path, key="--data") from None
     elif path.suffix in (".h5", ".hdf5"):
-        from l1ml.data.events import list_samples, read_sample
 
         x = np.concatenate([read_sample(path, s).features() for s in list_samples(path)])
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from l1ml.documents import VerifyReport
+from l1ml.metrics.plots import save, style
 from l1ml.runs import git_state, tool_versions
 
 
@@ -62,7 +63,6 @@ class Report:
 
 def plots(firmware: np.ndarray, reference: np.ndarray, reference_name: str, out_dir: Path) -> list[Path]:
     """Firmware score against the reference model's score, and the residuals."""
-    from l1ml.metrics.plots import save, style
 
     plt, hep = style()
     firmware, reference = np.ravel(firmware), np.ravel(reference)

@@ -20,10 +20,14 @@ import numpy as np
 
 from l1ml.data.layout import CLASS, PT
 from l1ml.errors import L1mlError
+from l1ml.firmware import csim
+from l1ml.metrics.rates import auc, efficiency, threshold_for_rate
 from l1ml.runfolder import fingerprint
+from l1ml.verify import subjects
 from l1ml.verify.bitexact import Sample, adversarial_parts, compare, random_inputs
+from l1ml.verify.byo import byo_subject, user_inputs
 from l1ml.verify.report import Check, Report, plots
-from l1ml.verify.subjects import Subject
+from l1ml.verify.subject import Subject
 
 
 @dataclass
@@ -38,7 +42,6 @@ class VerifyOptions:
 
 def verify(target: str | Path, options: VerifyOptions | None = None, log=print, progress=None) -> Report:
     """Check the firmware of `target`; `log` gets messages, `progress(done, total)` follows the C-simulation's batches."""
-    from l1ml.firmware import csim
 
     options = options or VerifyOptions()
     target = Path(target)
@@ -94,15 +97,12 @@ def verify(target: str | Path, options: VerifyOptions | None = None, log=print, 
 
 
 def _subject(target: Path, options: VerifyOptions) -> Subject:
-    from l1ml.verify import subjects
-
     if (target / "run.json").is_file():
         if options.data is not None or options.random is not None:
             raise L1mlError("a training run is verified on its own test events; --data and --random are for "
                             "models converted with --keras", path=target)
         return subjects.from_run(target, options.backend)
     if (target / "byo.json").is_file():
-        from l1ml.verify.byo import byo_subject
 
         return byo_subject(target, options.backend)
     raise L1mlError("not a training run (run.json) nor a converted model (byo.json)", path=target)
@@ -121,7 +121,6 @@ def build_sample(subject: Subject, options: VerifyOptions) -> Sample:
         raw_events = subject.run.test_events["background"]
         min_events = subject.run.config.verify.min_events
     else:
-        from l1ml.verify.byo import user_inputs
 
         parts.update(user_inputs(subject, options))
         min_events = 0
@@ -145,7 +144,6 @@ def _firmware_scores(sample: Sample, firmware: np.ndarray) -> dict[str, np.ndarr
 
 def _threshold_check(subject: Subject, scores: dict[str, np.ndarray]) -> Check:
     """The thresholds recorded for the run must be what the firmware's own scores give, bit for bit."""
-    from l1ml.metrics.rates import threshold_for_rate
 
     run = subject.run
     rows, bad = [], []
@@ -170,8 +168,6 @@ def _threshold_check(subject: Subject, scores: dict[str, np.ndarray]) -> Check:
 
 def _physics_check(subject: Subject, scores: dict[str, np.ndarray], float_scores: dict[str, np.ndarray]) -> Check:
     """AUC and efficiency at each rate of the firmware against the float model."""
-    from l1ml.metrics.rates import auc, efficiency, threshold_for_rate
-
     run = subject.run
     tol = run.config.verify
     bx = run.metrics.bx_rate_khz

@@ -8,64 +8,23 @@ model and the recorded thresholds, for the physics checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from l1ml.config.loader import load_config
+from l1ml.config.train import BdtModel, TrainConfig
+from l1ml.data.training import load_run
 from l1ml.documents import Metrics, NormalisationRecord, read
-from l1ml.firmware.project import CSIM, FirmwareProject, select_project
+from l1ml.firmware.project import FirmwareProject
+from l1ml.models.bdt import load_booster, xgboost_margin
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
-
-
-@dataclass
-class Subject:
-    kind: str  # "network" or "bdt"
-    target: Path  # the run or BYO folder
-    firmware_dir: Path  # RUN_DIR/firmware/<backend>
-    input_type: FixedType
-    n_features: int
-    model_name: str  # what the firmware must equal bit for bit, e.g. "QKeras"
-    model_output: Callable[[np.ndarray], np.ndarray]  # on firmware inputs
-    csim_sources: Callable[[], object]  # -> csim.Sources
-    emulator: object | None = None  # has predict(x)
-    emulator_note: str = ""
-    extra_checks: list[Callable] = field(default_factory=list)  # (subject, sample, csim_out) -> list of checks
-    extra_parts: Callable[[], dict[str, np.ndarray]] | None = None  # more adversarial blocks of firmware inputs
-    also_checked: list[Path] = field(default_factory=list)  # other firmware projects the checks cover (a BDT's VHDL)
-    # training runs only
-    run: RunContext | None = None
-
-    @property
-    def checked_dirs(self) -> list[Path]:
-        """Every firmware project whose content the report vouches for."""
-        return [self.firmware_dir, *self.also_checked]
-
-
-@dataclass
-class RunContext:
-    config: object  # TrainConfig
-    metrics: Metrics
-    score_type: FixedType
-    test_events: dict[str, np.ndarray]  # raw features by sample; "background" first
-    raw_to_firmware: Callable[[np.ndarray], np.ndarray]
-    float_score: Callable[[np.ndarray], np.ndarray]  # raw events -> float model score
-
-
-def verified_project(target: Path, backend: str | None) -> FirmwareProject:
-    """The C-simulated project under target/firmware/ that verify checks (the first, or the one named by --backend); the
-    others are checked against it."""
-    return select_project(target, backend, lambda p: p.simulated_by == CSIM, "C-simulated",
-                          "; verify the C-simulated project: the others are checked against it")
+from l1ml.runfolder import require_trained
+from l1ml.verify.bdt import bdt_subject
+from l1ml.verify.subject import RunContext, Subject, verified_project
 
 
 def from_run(run_dir: Path, backend: str | None = None) -> Subject:
-    from l1ml.config.loader import load_config
-    from l1ml.config.train import BdtModel, TrainConfig
-    from l1ml.data.training import load_run
-    from l1ml.runfolder import require_trained
-
     require_trained(run_dir, "verify", check_events=False)  # load_run checks them as it reads them
     _, cfg = load_config(run_dir / "config.yaml", TrainConfig)
     metrics = read(run_dir / "metrics.json", Metrics)
@@ -77,9 +36,6 @@ def from_run(run_dir: Path, backend: str | None = None) -> Subject:
 
 
 def _bdt_run_subject(run_dir: Path, cfg, metrics: Metrics, tests: dict, backend: str | None) -> Subject:
-    from l1ml.models.bdt import load_booster, xgboost_margin
-    from l1ml.verify.bdt import bdt_subject
-
     booster = load_booster(run_dir / "model" / "xgboost.json")
     subject = bdt_subject(run_dir, backend, booster=booster, vhdl_events=cfg.verify.vhdl_events)
     subject.run = RunContext(cfg, metrics, parse_fixed(metrics.score_type), tests, subject.input_type.quantize,
@@ -88,7 +44,7 @@ def _bdt_run_subject(run_dir: Path, cfg, metrics: Metrics, tests: dict, backend:
 
 
 def _network_run_subject(run_dir: Path, cfg, metrics: Metrics, tests: dict, backend: str | None) -> Subject:
-    from l1ml.models.keras import load_model
+    from l1ml.models.keras import load_model  # heavy: imported only where needed
 
     project = verified_project(run_dir, backend)
     norm = read(run_dir / "normalisation.json", NormalisationRecord).normalisation()
