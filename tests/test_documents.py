@@ -47,3 +47,15 @@ def test_every_way_a_document_is_wrong_is_named(tmp_path, content, fragments):
         read(path, RunState)
     message = str(e.value)
     assert str(tmp_path) in message and all(f in message for f in fragments), message
+
+
+def test_step_manifests_read_back_as_documents(small_events, tmp_path):
+    """What `l1ml data generate` and `l1ml data inspect` write is a StepManifest (train and convert: firmware_tests)."""
+    from l1ml.data.inspect import inspect_file
+    from l1ml.documents import StepManifest
+
+    generated = read(small_events.with_suffix(".manifest.json"), StepManifest)
+    assert generated.step == "data generate" and generated.outputs["events"]["path"] == str(small_events)
+    assert generated.samples["background"]["events"] == 400
+    inspected = inspect_file(small_events, out_dir=tmp_path / "inspect")
+    assert read(inspected.manifest, StepManifest).inputs["events"]["sha256"] == generated.outputs["events"]["sha256"]

@@ -53,6 +53,31 @@ D = TypeVar("D", bound=Document)
 # ------------------------------------------------------------------------------------------------ training runs
 
 
+class StepManifest(Document):
+    """`manifest.json` of a step (data generate, data inspect, train, convert): what went in and came out, by SHA-256,
+    with the config as given and resolved, the seed, the command, the host, l1ml's commit and the tool versions."""
+
+    format: Literal["l1ml-manifest/1"] = "l1ml-manifest/1"
+    step: str
+    created: str
+    command: list[str]
+    cwd: str
+    host: str
+    l1ml_git: Info
+    tools: dict[str, str]
+    seed: int | None
+    config: Info | None
+    inputs: dict[str, Info]
+    outputs: dict[str, Info]
+    # what some steps add
+    config_hash: str | None = None
+    resumed: bool | None = None  # train
+    training_seconds: float | None = None  # train
+    jobs: int | None = None  # data generate
+    seconds: float | None = None  # data generate
+    samples: dict[str, Info] | None = None  # data generate
+
+
 class RunState(Document):
     """`run.json`: which config made the run and how far training got."""
 
@@ -563,6 +588,7 @@ def _error(message: str, again: str | None, **where) -> L1mlError:
 
 #: Every document kind, by the name of its schema file.
 DOCUMENTS: dict[str, type[Document]] = {
+    "manifest": StepManifest,
     "run": RunState,
     "run-inputs": RunInputs,
     "metrics": Metrics,

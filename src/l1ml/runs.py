@@ -127,12 +127,16 @@ def write_json_atomic(path: str | Path, data: object) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+MANIFEST_FORMAT = "l1ml-manifest/1"  # l1ml.documents.StepManifest reads it
+
+
 def write_manifest(path: str | Path, *, step: str, config_path: str | Path | None = None, config_text: str | None = None,
                    resolved: dict | None = None, inputs: dict[str, str | Path] | None = None,
                    outputs: dict[str, str | Path] | None = None, seed: int | None = None,
                    extra: dict | None = None) -> dict:
     """Write a manifest for one step; input and output files are recorded with their SHA-256."""
     manifest = {
+        "format": MANIFEST_FORMAT,
         "step": step,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": sys.argv,

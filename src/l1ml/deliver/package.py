@@ -44,7 +44,7 @@ from l1ml.deliver.firmware import write_firmware
 from l1ml.deliver.gate import VERSION_RE, DeliveryRefused, Gate, already_delivered, check, check_version, require_run, version_key
 from l1ml.deliver.manifest import MANIFEST, listing, make_record, record_path
 from l1ml.deliver.vectors import make_vectors, to_hex_lines
-from l1ml.documents import DeliveryManifest, Metrics, NormalisationRecord, read
+from l1ml.documents import DeliveryManifest, Metrics, NormalisationRecord, StepManifest, read
 from l1ml.errors import L1mlError
 from l1ml.firmware import csim
 from l1ml.quantize.fixedpoint import FixedType
@@ -225,8 +225,8 @@ def _thresholds(metrics: dict, score_type) -> dict:
 
 def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict | None, metrics: dict) -> dict:
     run_dir = gate.run_dir
-    train = _read_json(run_dir / "manifest.json")
-    convert = _read_json(gate.project.folder / "manifest.json")
+    train = read(run_dir / "manifest.json", StepManifest).model_dump()
+    convert = read(gate.project.folder / "manifest.json", StepManifest).model_dump()
     report = gate.report
     tools = {"delivery": tool_versions(), "training": train.get("tools"), "conversion": convert.get("tools")}
     synth_summary = None
@@ -271,10 +271,6 @@ def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict
         "test_vectors": {"events": len(vectors.inputs), "blocks": {n: b - a for n, a, b in vectors.blocks}},
         "metrics": {"signals": {s: {f: v[f]["auc"] for f in ("float", "quantized")} for s, v in metrics["signals"].items()}},
     }
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _write_manifest(folder: Path, content: dict) -> DeliveryManifest:
