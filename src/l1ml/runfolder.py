@@ -11,6 +11,7 @@ that makes it again.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 from pathlib import Path
 
@@ -98,16 +99,29 @@ def read_inputs(run_dir: Path) -> RunInputs:
     return read(Path(run_dir) / INPUTS, RunInputs, "the record of the run's inputs")
 
 
+def _events_sha256(path: Path) -> str:
+    """The SHA-256 of an events file, computed once per command for each version of the file: verify and deliver check
+    it at several steps, and real samples are gigabytes. A file changed meanwhile (size, mtime, inode) is hashed again."""
+    st = path.stat()
+    return _sha256_of(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    return sha256_file(path)
+
+
 def events_problem(run_dir: Path, inputs: RunInputs) -> tuple[Path | None, str | None]:
     """The recorded events file as it is now, or why it cannot be used (missing, or not the file training read)."""
     run_dir = Path(run_dir)
     rec = inputs.events
     for candidate in (Path(rec.path), run_dir / rec.relative_to_run):
         if candidate.is_file():
-            if candidate.stat().st_size == rec.bytes and sha256_file(candidate) == rec.sha256:
+            now = _events_sha256(candidate)
+            if candidate.stat().st_size == rec.bytes and now == rec.sha256:
                 return candidate, None
             return None, (f"the events file {candidate} has changed since training (recorded SHA-256 {rec.sha256[:12]}…, "
-                          f"{rec.bytes} bytes; now {sha256_file(candidate)[:12]}…, {candidate.stat().st_size} bytes); "
+                          f"{rec.bytes} bytes; now {now[:12]}…, {candidate.stat().st_size} bytes); "
                           f"{remake_hint(inputs)}, or train a new run on the new events")
     return None, (f"the events file the run was trained on is missing: not at {rec.path} nor at {rec.relative_to_run} "
                   f"relative to the run (recorded SHA-256 {rec.sha256[:12]}…); {remake_hint(inputs)}")
