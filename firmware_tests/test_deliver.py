@@ -21,7 +21,7 @@ from l1ml.deliver.package import DeliverOptions, deliver
 from l1ml.errors import L1mlError
 from l1ml.verify.run import VerifyOptions, verify
 
-from helpers import SHARED, copy_run, trained_and_converted
+from helpers import SHARED, copy_run, recorded_synthesis, trained_and_converted
 
 FAST = VerifyOptions(min_events=3000)
 QUIET = {"log": lambda m: None}
@@ -282,45 +282,21 @@ def test_refused_without_synthesis_and_every_problem_named_at_once(ae_run, ae_de
     assert "1.0.0 of fw_dense_ae was already delivered" in problems[2]
 
 
-def _recorded_synthesis(run_dir: Path, db, report: Path) -> str:
-    """A finished HLS job of this run's project in the job database, its result made by the same code that records every
-    synthesis (`runner.finish`) from a C-synthesis report of a real Vivado HLS run in ../shared/fixtures. There is no
-    Vivado here: the synthesis itself is tested behind the vivado marker (test_synth_hls.py)."""
-    from l1ml.synth.jobs import create_job_dir, read_job, spec_for
-    from l1ml.synth.runner import finish, save_result
-
-    spec = spec_for(run_dir, kind="hls", backend=None, steps=["csynth"], mem_gb=8, time_s=3600, cpus=1, floor_gb=8,
-                    settings=None, container=None)
-    job_id, job_dir = create_job_dir(db.jobs_dir, spec)
-    with db.transaction() as conn:
-        db.insert(conn, id=job_id, kind="hls", model=spec.model, backend="local", state="running", dedup_key=spec.dedup_key,
-                  job_dir=str(job_dir), mem_gb=8, cpus=1, time_s=3600, submitted=time.time(), attempts=1)
-    started = time.time()
-    target = job_dir / "project" / "l1ml_model_prj" / "solution1" / "syn" / "report" / "l1ml_model_csynth.xml"
-    target.parent.mkdir(parents=True)
-    shutil.copyfile(report, target)
-    (job_dir / "job.log").write_text("INFO: [HLS 200-111] Finished Command csynth_design\n")
-    result = finish(job_dir, read_job(job_dir), exit_code=0, killed_for=None,
-                    peak_bytes=2 << 30, started=started)
-    save_result(db, job_dir, result)
-    return job_id
-
-
 def test_refused_when_synthesis_is_over_budget(ae_run, tmp_path):
     run_dir = copy_run(ae_run, tmp_path)
     # Vivado HLS 2019.2, hls4ml tutorial model: 13 cycles at 5 ns = 65 ns, over the 50 ns budget of the target
-    job = _recorded_synthesis(run_dir, _db_for(run_dir), SHARED / "fixtures" / "hls-reports" / "hector_m1__myproject_csynth.xml")
+    job = recorded_synthesis(run_dir, _db_for(run_dir), SHARED / "fixtures" / "hls-reports" / "hector_m1__myproject_csynth.xml")
     problems = _refusal(run_dir)
     assert len(problems) == 1 and f"synthesis job {job} is over the hw target's budgets: latency (ns) 65 > 50" in problems[0]
 
 
-def _gate_with_recorded_synthesis(run_dir: Path):
+def _gate_withrecorded_synthesis(run_dir: Path):
     """The gate's findings for a verified run with a recorded synthesis, the budget condition left out."""
     from l1ml.deliver.gate import Gate, Synthesis, _verify_condition
     from l1ml.synth.jobs import read_job
 
     db = _db_for(run_dir)
-    job = db.get(_recorded_synthesis(run_dir, db, SHARED / "fixtures" / "hls-reports" / "nrp__myproject_csynth.xml"))
+    job = db.get(recorded_synthesis(run_dir, db, SHARED / "fixtures" / "hls-reports" / "nrp__myproject_csynth.xml"))
     problems: list[str] = []
     report, firmware = _verify_condition(run_dir, problems)
     assert not problems
@@ -333,7 +309,7 @@ def test_packaging_of_a_synthesised_bdt(bdt_run, bdt_delivery, tmp_path):
     from l1ml.deliver.vectors import Vectors, load_vectors
     from l1ml.quantize.fixedpoint import parse_fixed
 
-    gate = _gate_with_recorded_synthesis(copy_run(bdt_run, tmp_path))
+    gate = _gate_withrecorded_synthesis(copy_run(bdt_run, tmp_path))
     info, inputs, outputs = load_vectors(bdt_delivery.path / "test_vectors")
     vectors = Vectors(inputs, outputs, parse_fixed(info.inputs.type), parse_fixed(info.outputs.type), [],
                       np.zeros((0, inputs.shape[1])))
@@ -353,7 +329,7 @@ def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
     from l1ml.deliver.package import _manifest, _readme
 
     run_dir = copy_run(ae_run, tmp_path)
-    gate = _gate_with_recorded_synthesis(run_dir)
+    gate = _gate_withrecorded_synthesis(run_dir)
     job = gate.synthesis
     from l1ml.deliver.vectors import Vectors
     from l1ml.quantize.fixedpoint import parse_fixed
@@ -386,7 +362,7 @@ def test_packaging_of_a_synthesised_run(ae_run, tmp_path):
 def test_refused_when_no_synthesis_of_this_project_finished(ae_run, tmp_path):
     run_dir = copy_run(ae_run, tmp_path)
     db = _db_for(run_dir)
-    _recorded_synthesis(run_dir, db, SHARED / "fixtures" / "hls-reports" / "hector_m1__myproject_csynth.xml")
+    recorded_synthesis(run_dir, db, SHARED / "fixtures" / "hls-reports" / "hector_m1__myproject_csynth.xml")
     job = db.jobs()[-1]
     db.update(job.id, state="out_of_memory", message="out of memory at 8 GB")
     problems = _refusal(run_dir)

@@ -73,3 +73,29 @@ def trained_and_converted(config_text: str, root: Path) -> Path:
     run_dir = train(write_yaml(root / "config.yaml", config_text), runs_root=root / "runs", log=None).run_dir
     convert_run(run_dir)
     return run_dir
+
+
+def recorded_synthesis(run_dir: Path, db, report: Path) -> str:
+    """A finished HLS job of this run's project in the job database, its result made by the same code that records every
+    synthesis (`runner.finish`) from a C-synthesis report of a real Vivado HLS run in ../shared/fixtures. There is no
+    Vivado here: the synthesis itself is tested behind the vivado marker (test_synth_hls.py)."""
+    import shutil
+    import time
+
+    from l1ml.synth.jobs import create_job_dir, read_job, spec_for
+    from l1ml.synth.runner import finish, save_result
+
+    spec = spec_for(run_dir, kind="hls", backend=None, steps=["csynth"], mem_gb=8, time_s=3600, cpus=1, floor_gb=8,
+                    settings=None, container=None)
+    job_id, job_dir = create_job_dir(db.jobs_dir, spec)
+    with db.transaction() as conn:
+        db.insert(conn, id=job_id, kind="hls", model=spec.model, backend="local", state="running", dedup_key=spec.dedup_key,
+                  job_dir=str(job_dir), mem_gb=8, cpus=1, time_s=3600, submitted=time.time(), attempts=1)
+    started = time.time()
+    target = job_dir / "project" / "l1ml_model_prj" / "solution1" / "syn" / "report" / "l1ml_model_csynth.xml"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(report, target)
+    (job_dir / "job.log").write_text("INFO: [HLS 200-111] Finished Command csynth_design\n")
+    save_result(db, job_dir, finish(job_dir, read_job(job_dir), exit_code=0, killed_for=None, peak_bytes=2 << 30,
+                                    started=started))
+    return job_id

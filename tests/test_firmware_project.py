@@ -136,9 +136,12 @@ def _convert_json(bdt_dir, **changes) -> str:
 def test_an_unknown_tool_or_backend_is_named_with_the_known_ones(bdt_dir, tmp_path):
     folder = tmp_path / "rtl"
     folder.mkdir()
+    (folder / "convert.json").write_text(_convert_json(bdt_dir, tool="finn", backend="verilog"))
+    with pytest.raises(fp.UnknownFirmwareTool, match=r"key 'tool', value 'finn': unknown firmware tool; l1ml knows: "
+                                                     r"conifer \(vhdl, xilinxhls\); da4ml \(rtl\); hls4ml \(Vitis, Vivado\)"):
+        fp.open_project(folder)
     (folder / "convert.json").write_text(_convert_json(bdt_dir, tool="da4ml", backend="verilog"))
-    with pytest.raises(fp.UnknownFirmwareTool, match=r"key 'tool', value 'da4ml': unknown firmware tool; l1ml knows: "
-                                                     r"conifer \(vhdl, xilinxhls\); hls4ml \(Vitis, Vivado\)"):
+    with pytest.raises(fp.UnknownFirmwareTool, match="value 'verilog': unknown da4ml backend; l1ml knows: rtl"):
         fp.open_project(folder)
     (folder / "convert.json").write_text(_convert_json(bdt_dir, backend="verilog"))
     with pytest.raises(fp.UnknownFirmwareTool, match="value 'verilog': unknown conifer backend; l1ml knows: vhdl, xilinxhls"):

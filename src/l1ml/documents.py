@@ -255,6 +255,25 @@ class EmulatorSpec(Document):
         return self
 
 
+class RtlSummary(Document):
+    """`firmware/rtl/rtl.json`: the RTL that da4ml traced from an emulator specification (`l1ml.firmware.rtl`)."""
+
+    format: Literal["l1ml-rtl/1"] = "l1ml-rtl/1"
+    top: str
+    part: str
+    clock_period_ns: float
+    latency_cutoff: float  # da4ml's pipelining cut, in its adder-delay units
+    latency_cycles: int  # pipeline registers between input and output (0: combinational)
+    reg_bits: int  # flip-flops of the pipeline registers
+    da4ml_lut_estimate: float  # da4ml's own cost model
+    n_inputs: PositiveInt
+    n_outputs: PositiveInt
+    input_kif: list[int]  # (sign, integer, fractional) bits of the widest input and output port, as da4ml narrowed them
+    output_kif: list[int]
+    tools: dict[str, str]
+    seconds: float
+
+
 class Tree(BaseModel):
     """One tree as per-node arrays (a leaf has feature -2 and children -1)."""
 
@@ -363,7 +382,7 @@ class NormalisationRecord(Document):
 # ------------------------------------------------------------------------------------------------ synthesis jobs
 
 
-JobKind = Literal["hls", "verify", "ghdl"]
+JobKind = Literal["hls", "verify", "ghdl", "vivado-rtl"]
 Step = Literal["csynth", "cosim", "export", "vsynth"]
 
 
@@ -462,6 +481,48 @@ class SynthResult(Document):
     budget: list[BudgetRow] = Field(default_factory=list)
     within_budget: bool | None = None  # None: not compared, for the reason in budget_unknown
     budget_unknown: str | None = None
+
+
+class EstimateFigures(BaseModel):
+    """What one estimate method found, under plain keys (None: not something this method measures)."""
+
+    model_config = ConfigDict(extra="forbid")
+    tool: str  # what computed it, with its version: "l1ml counts", "da4ml 0.6.0 + yosys 0.23 synth_xilinx -family xcup"
+    seconds: float  # wall time the method took
+    lut: int | None = None
+    ff: int | None = None
+    dsp: int | None = None
+    carry: int | None = None
+    bram_18k: int | None = None
+    bops: int | None = None  # bit operations (networks: sum over multiplications of b_x * b_w, plus the adders' bits)
+    logic_depth: int | None = None  # cells on the longest register-to-register path (Yosys `ltp -noff`)
+    latency_cycles: int | None = None
+    latency_ns: float | None = None
+    fraction_of_device: dict[str, float] = Field(default_factory=dict)  # resource -> used / available on the target
+    within_budget: bool | None = None  # latency within the target's budget and every resource within the device
+    note: str = ""  # how to read the figures (e.g. which route a BDT took), for people
+    details: Info = Field(default_factory=dict)  # per layer / per tree breakdowns, tool logs' paths
+
+
+class EstimateReport(Document):
+    """`estimate/estimate.json`: a model's firmware cost from open-source tools (`l1ml estimate`), never a Vivado
+    result. `methods` holds each method that ran: "counts" (exact operation counts), "rtl" (da4ml RTL through Yosys),
+    "bdt" (conifer's VHDL through GHDL and Yosys, or conifer's estimators); `failed` says why a method did not."""
+
+    format: Literal["l1ml-estimate/1"] = "l1ml-estimate/1"
+    created: str
+    notice: str = "open-source estimates (l1ml counts, da4ml, Yosys, GHDL), not Vivado results"
+    kind: Literal["network", "bdt"]
+    target: str  # the hw target's name
+    part: str
+    family: str
+    clock_period_ns: float
+    latency_budget_ns: float
+    device: dict[str, int]  # the target's resources
+    source: Info  # what was estimated: the run or folder, the project, the emulator/ensemble file and its SHA-256
+    methods: dict[Literal["counts", "rtl", "bdt"], EstimateFigures]
+    failed: dict[str, str] = Field(default_factory=dict)  # method -> why it did not run
+    vivado: list[Info] = Field(default_factory=list)  # Vivado's figures of finished synthesis jobs and their ratios
 
 
 class CondorQueryFailures(Document):
@@ -594,6 +655,7 @@ DOCUMENTS: dict[str, type[Document]] = {
     "metrics": Metrics,
     "convert": ConvertInfo,
     "emulator-network": EmulatorSpec,
+    "rtl": RtlSummary,
     "ensemble": Ensemble,
     "bdt": BdtInfo,
     "byo": ByoRecord,
@@ -605,6 +667,7 @@ DOCUMENTS: dict[str, type[Document]] = {
     "delivery": DeliveryManifest,
     "delivery-record": DeliveryRecord,
     "test-vectors": VectorsInfo,
+    "estimate": EstimateReport,
 }
 
 

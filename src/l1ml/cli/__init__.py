@@ -38,12 +38,13 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from l1ml.cli import config_cmd, convert_cmd, data_cmd, deliver_cmd, hw_cmd, synth_cmd, train_cmd, verify_cmd
+    from l1ml.cli import config_cmd, convert_cmd, data_cmd, deliver_cmd, estimate_cmd, hw_cmd, synth_cmd, train_cmd, verify_cmd
 
     cli.add_command(data_cmd.data)
     cli.add_command(train_cmd.train)
     cli.add_command(convert_cmd.convert)
     cli.add_command(verify_cmd.verify)
+    cli.add_command(estimate_cmd.estimate)
     cli.add_command(config_cmd.config)
     cli.add_command(hw_cmd.hw)
     cli.add_command(synth_cmd.synth)

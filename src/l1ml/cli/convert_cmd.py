@@ -22,9 +22,11 @@ BACKENDS = ["vitis", "vivado", "xilinxhls", "vhdl"]
 @click.option("--score-type", help="BDT score type [default: --conifer: the model's own; --xgboost: 18 bits, enough integer bits].")
 @click.option("--clock", "clock_ns", type=click.FloatRange(min=0, min_open=True), help="Clock period (ns), own models [default: the target's].")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder for your own model (required with it).")
+@click.option("--rtl", is_flag=True, help="Networks: also write firmware/rtl/, da4ml's Verilog and VHDL of the same arithmetic "
+              "(verified with Verilator by `l1ml verify`).")
 def convert(run_dir: str | None, target: str | None, backend: str | None, reuse_factor: int | None, keras: str | None,
             weights: str | None, xgboost_model: str | None, conifer_model: str | None, input_type: str | None,
-            score_type: str | None, clock_ns: float | None, out: str | None) -> None:
+            score_type: str | None, clock_ns: float | None, out: str | None, rtl: bool) -> None:
     """Write the firmware project of RUN_DIR under RUN_DIR/firmware/<backend>/ (hls4ml for networks, conifer for BDTs),
     or of a model trained elsewhere (--keras, --xgboost or --conifer, with --out DIR) under DIR/firmware/<backend>/.
 
@@ -44,7 +46,7 @@ def convert(run_dir: str | None, target: str | None, backend: str | None, reuse_
             raise click.UsageError("--score-type goes with --xgboost or --conifer")
         for folder in _convert_own(keras, weights, xgboost_model, conifer_model, Path(out), input_type=input_type,
                                    score_type=score_type, target=target or "vu13p", backend=backend,
-                                   reuse_factor=reuse_factor or 1, clock_ns=clock_ns):
+                                   reuse_factor=reuse_factor or 1, clock_ns=clock_ns, rtl=rtl):
             click.echo(str(folder))
         return
     if not run_dir:
@@ -53,13 +55,15 @@ def convert(run_dir: str | None, target: str | None, backend: str | None, reuse_
         raise click.UsageError("--weights, --input-type, --score-type, --clock and --out go with --keras, --xgboost or --conifer")
     from l1ml.firmware.convert import convert_run
 
-    result = convert_run(run_dir, target=target, backend=backend, reuse_factor=reuse_factor)
+    result = convert_run(run_dir, target=target, backend=backend, reuse_factor=reuse_factor, rtl=rtl)
     for folder in result.project if isinstance(result.project, list) else [result.out_dir]:
         click.echo(str(folder))
+    if result.rtl_dir is not None:
+        click.echo(str(result.rtl_dir))
 
 
 def _convert_own(keras, weights, xgboost_model, conifer_model, out, *, input_type, score_type, target, backend,
-                 reuse_factor, clock_ns) -> list:
+                 reuse_factor, clock_ns, rtl) -> list:
     from pathlib import Path
 
     from l1ml.errors import L1mlError
@@ -68,10 +72,12 @@ def _convert_own(keras, weights, xgboost_model, conifer_model, out, *, input_typ
     if keras:
         if backend in ("xilinxhls", "vhdl"):
             raise L1mlError("networks convert with hls4ml: vitis or vivado", key="--backend", value=backend)
-        return [byo.convert_keras(Path(keras), Path(weights) if weights else None, out, input_type=input_type, target=target,
-                                  backend=backend or "vitis", reuse_factor=reuse_factor, clock_period_ns=clock_ns)]
+        return byo.convert_keras(Path(keras), Path(weights) if weights else None, out, input_type=input_type, target=target,
+                                 backend=backend or "vitis", reuse_factor=reuse_factor, clock_period_ns=clock_ns, rtl=rtl)
     if backend in ("vitis", "vivado"):
         raise L1mlError("BDTs convert with conifer: xilinxhls or vhdl", key="--backend", value=backend)
+    if rtl:
+        raise L1mlError("the RTL path (--rtl) is for networks; a BDT's RTL is conifer's VHDL (--backend vhdl)", key="--rtl")
     convert_bdt = byo.convert_xgboost if xgboost_model else byo.convert_conifer
     return convert_bdt(Path(xgboost_model or conifer_model), out, input_type=input_type, score_type=score_type,
                        target=target, backend=backend, clock_period_ns=clock_ns)

@@ -16,17 +16,18 @@ EXIT_CHECK_FAILED = 7  # --check found a changed, missing or extra file
               "above the highest delivered version of the model (0.1.0 for the first).")
 @click.option("--out", "out", default="deliveries", show_default=True, type=click.Path(file_okay=False),
               help="Root of the deliveries: <out>/<model>/<version>/ and <version>.tar.gz.")
-@click.option("--no-synthesis", is_flag=True, help="An emulator-only delivery: no synthesis needed, no firmware "
-              "delivered; the manifest and README say so.")
+@click.option("--no-synthesis", is_flag=True, help="No HLS synthesis needed: an RTL-only firmware delivery when the "
+              "run has RTL (`l1ml convert --rtl`) that `l1ml verify` checked with Verilator (not synthesised by Vivado), "
+              "else an emulator-only delivery with no firmware; the manifest and README say which.")
 @click.option("--test-events", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Test events per sample in the test vectors (the adversarial events of verify are added).")
 @click.option("--check", "check_mode", is_flag=True, help="Check the package TARGET (folder or .tar.gz) against its manifest.")
 @click.option("--list", "list_mode", is_flag=True, help="List the delivered versions (of model TARGET, if given) with their status.")
 def deliver(target: str | None, version: str | None, out: str, no_synthesis: bool, test_events: int, check_mode: bool,
             list_mode: bool) -> None:
-    """Deliver the run TARGET as deliveries/<model>/<version>/: HLS project and IP, CMSSW emulator, test vectors,
-    scaling, thresholds and a manifest, only if it passed `l1ml verify` unchanged since and its synthesis is within
-    the hw target's budgets (or --no-synthesis). Prints the package folder.
+    """Deliver the run TARGET as deliveries/<model>/<version>/: HLS project and IP (and RTL, if converted with --rtl),
+    CMSSW emulator, test vectors, scaling, thresholds and a manifest, only if it passed `l1ml verify` unchanged since
+    (its RTL too) and its synthesis is within the hw target's budgets (or --no-synthesis). Prints the package folder.
 
     \b
     Exit status: 0 delivered, 1 usage or input error, 6 refused (each unmet condition is named),
@@ -43,6 +44,7 @@ def deliver(target: str | None, version: str | None, out: str, no_synthesis: boo
     if not target or not version:
         raise click.UsageError("give a training run and --version X.Y.Z (or --check PATH, --list [MODEL])")
     from l1ml.deliver.gate import DeliveryRefused
+    from l1ml.deliver.manifest import kind_label
     from l1ml.deliver.package import DeliverOptions
     from l1ml.deliver.package import deliver as run
 
@@ -53,14 +55,14 @@ def deliver(target: str | None, version: str | None, out: str, no_synthesis: boo
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
     m = delivery.manifest
-    click.echo(f"delivered {m.model} {m.version} ({m.kind}) in {delivery.seconds:.0f} s "
+    click.echo(f"delivered {m.model} {m.version} ({kind_label(m)}) in {delivery.seconds:.0f} s "
                f"(emulator built and checked in {m.emulator['self_test']['seconds']:.0f} s): {len(m.files)} files, "
                f"{delivery.size_mb:.1f} MB; archive {delivery.archive}", err=True)
     click.echo(str(delivery.path.resolve()))
 
 
 def _check(target: str | None) -> None:
-    from l1ml.deliver.manifest import check
+    from l1ml.deliver.manifest import check, kind_label
 
     if not target:
         raise click.UsageError("--check needs the package folder or .tar.gz")
@@ -68,7 +70,7 @@ def _check(target: str | None) -> None:
     for line in result.lines():
         click.echo(line, err=True)
     m = result.manifest
-    click.echo(f"{result.path}: {m.model} {m.version} ({m.kind}), {len(m.files)} files: {result.status()}")
+    click.echo(f"{result.path}: {m.model} {m.version} ({kind_label(m)}), {len(m.files)} files: {result.status()}")
     if not result.ok:
         sys.exit(EXIT_CHECK_FAILED)
 

@@ -1,4 +1,5 @@
-"""`l1ml synth`: HLS synthesis (and C-simulation or GHDL checks) as scheduled jobs, with their reports."""
+"""`l1ml synth`: HLS synthesis, Vivado's synthesis of RTL (and C-simulation or GHDL checks) as scheduled jobs, with their
+reports."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def _parse(kind: str, text: str | None):
 
 @click.group()
 def synth() -> None:
-    """Queue HLS syntheses on this host (local), Slurm or HTCondor; follow them; read their reports.
+    """Queue HLS syntheses (or Vivado's synthesis of RTL) on this host (local), Slurm or HTCondor; follow them; read their
+    reports.
 
     Jobs and their folders live in $L1ML_STATE (default ~/.local/state/l1ml), on a local disk.
     """
@@ -34,11 +36,12 @@ def synth() -> None:
 @synth.command()
 @click.argument("target", type=click.Path(file_okay=False, exists=True))
 @click.option("--backend", type=click.Choice(["local", "slurm", "condor"]), default="local", show_default=True)
-@click.option("--kind", type=click.Choice(["hls", "verify", "ghdl"]), default="hls", show_default=True,
-              help="hls: Vitis/Vivado HLS; verify: `l1ml verify` (C-simulation); ghdl: the BDT VHDL under GHDL.")
-@click.option("--firmware", "firmware_backend", help="Which project of TARGET/firmware/ (vitis, vivado, xilinxhls).")
+@click.option("--kind", type=click.Choice(["hls", "verify", "ghdl", "vivado-rtl"]), default="hls", show_default=True,
+              help="hls: Vitis/Vivado HLS; verify: `l1ml verify` (C-simulation); ghdl: the BDT VHDL under GHDL; "
+                   "vivado-rtl: Vivado's logic synthesis of the network's RTL (`l1ml convert RUN --rtl`), no HLS.")
+@click.option("--firmware", "firmware_backend", help="Which project of TARGET/firmware/ (vitis, vivado, xilinxhls, rtl).")
 @click.option("--steps", default="csynth", show_default=True, help="Comma-separated: csynth, cosim, export, vsynth.")
-@click.option("--mem", help="Memory request, e.g. 48G [default: estimated from the model, at least --mem-floor].")
+@click.option("--mem", help="Memory request, e.g. 48G [default: estimated from the model; HLS: at least --mem-floor].")
 @click.option("--mem-floor", default="8G", show_default=True, help="Smallest memory request of an HLS job.")
 @click.option("--time", "time_limit", default="8h", show_default=True, help="Time limit, e.g. 8h, 90m.")
 @click.option("--cpus", type=click.IntRange(min=1), default=1, show_default=True)
@@ -92,6 +95,11 @@ def _result_text(job) -> str:
         res = csynth["resources"]
         return (f"{csynth['latency_worst']} cycles, LUT {res.get('lut', {}).get('used', 0):.0f}, "
                 f"DSP {res.get('dsp', {}).get('used', 0):.0f}" + _budget_text(result))
+    if reports.vsynth:  # a vivado-rtl job
+        res, timing = reports.vsynth["resources"], reports.vsynth.get("timing") or {}
+        wns = f", WNS {timing['wns_ns']} ns" if timing.get("wns_ns") is not None else ""
+        return (f"Vivado LUT {res.get('lut', {}).get('used', 0):.0f}, FF {res.get('ff', {}).get('used', 0):.0f}, "
+                f"DSP {res.get('dsp', {}).get('used', 0):.0f}{wns}")
     return job.message or ""
 
 
@@ -195,13 +203,19 @@ def logs(job) -> None:
 @click.option("--target", "hw_target", help="Compare with this hw target's budgets (name or YAML).")
 @click.option("--baseline", help="Compare with a baseline result: a job id, job folder or report file (same tool and part).")
 def report(path, as_json, hw_target, baseline) -> None:
-    """Print the parsed result of a job (id or folder) or of one report file (csynth.xml/.rpt, vivado_synth.rpt)."""
-    data = _load_result(path)
+    """Print the parsed result of a job (id or folder) or of one report file (csynth.xml/.rpt, vivado_synth.rpt).
+
+    A finished job with Vivado's figures is shown beside `l1ml estimate`'s open-source estimate of the same firmware
+    (TARGET/estimate/estimate.json), and the ratios are recorded there."""
+    data, job_dir = _load_result(path)
+    comparison = _compare_with_estimate(job_dir)
+    if comparison is not None:
+        data["estimate"] = comparison.to_dict()
     if baseline:
         from l1ml.errors import L1mlError
         from l1ml.synth.results import against_baseline
 
-        new, old = _csynth_of(data), _csynth_of(_load_result(baseline))
+        new, old = _csynth_of(data), _csynth_of(_load_result(baseline)[0])
         if not new or not old:
             raise L1mlError("both results need a C-synthesis report", key="--baseline", value=baseline)
         data["baseline"] = against_baseline(new, old)
@@ -220,6 +234,8 @@ def report(path, as_json, hw_target, baseline) -> None:
     for name, rep in data.get("reports", {}).items():
         if isinstance(rep, dict) and rep.get("kind") in ("csynth", "utilization"):
             _print_report(name, rep)
+        if isinstance(rep, dict) and rep.get("timing"):
+            _print_timing(rep["timing"])
     for row in data.get("budget", []):
         click.echo(f"  budget {row['item']:<30} {row['value']:>12} <= {row['budget']:<10} {'ok' if row['ok'] else 'OVER'}")
     if not data.get("budget") and _csynth_of(data):
@@ -230,26 +246,69 @@ def report(path, as_json, hw_target, baseline) -> None:
         else:
             click.echo(f"  baseline {row['item']:<25} {row['value']:>12g} vs {row['baseline']:<12g} {row['change']:+.1%} "
                        f"{'ok' if row['ok'] else 'CHANGED'}")
+    if comparison is not None:
+        _print_comparison(comparison)
 
 
-def _load_result(path: str) -> dict:
-    """A job's result (id or folder) or one report file, as {'reports': {...}, ...}."""
+def _load_result(path: str):
+    """A job's result (id or folder) or one report file, as {'reports': {...}, ...}, and the job's folder (None for a
+    report file or a job that has not ended)."""
     from pathlib import Path
 
     from l1ml.synth.reports import parse_report
 
     p = Path(path)
     if p.is_file():
-        return {"reports": {"file": parse_report(p).to_dict()}}
+        return {"reports": {"file": parse_report(p).to_dict()}}, None
     if p.is_dir() and (p / "result.json").is_file():
         from l1ml.synth.jobs import read_result
 
-        return read_result(p).model_dump(mode="json")
+        return read_result(p).model_dump(mode="json"), p
     from l1ml.synth.db import JobDB
 
     job = JobDB().get(path)
     result = job.recorded_result()
-    return result.model_dump(mode="json") if result else {"state": job.state, "message": job.message, "reports": {}}
+    if result is None:
+        return {"state": job.state, "message": job.message, "reports": {}}, None
+    return result.model_dump(mode="json"), Path(job.job_dir)
+
+
+def _compare_with_estimate(job_dir):
+    """The job's Vivado figures against the estimate of its target, recorded there (None: nothing to compare)."""
+    if job_dir is None:
+        return None
+    from l1ml.errors import L1mlError
+    from l1ml.synth.estimate_ratio import Comparison, compare_and_record
+    from l1ml.synth.jobs import read_result
+
+    try:
+        return compare_and_record(job_dir, read_result(job_dir))
+    except L1mlError as exc:
+        return Comparison(estimate=None, problem=str(exc))
+
+
+def _print_comparison(comparison) -> None:
+    from l1ml.synth.estimate_ratio import FIGURES
+
+    if comparison.problem:
+        where = f" ({comparison.estimate})" if comparison.estimate else ""
+        click.echo(f"  estimate not compared{where}: {comparison.problem}")
+        return
+    click.echo(f"Vivado beside l1ml's open-source estimate, which is not a Vivado result ({comparison.estimate}):")
+    for method, rows in comparison.rows.items():
+        click.echo(f"  {'resource':<14} {'Vivado':>12} {f'estimate ({method})':>18} {'ratio Vivado/estimate':>22}")
+        for row in rows:
+            ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
+            click.echo(f"  {FIGURES[row.figure]:<14} {row.vivado:>12g} {row.estimate:>18g} {ratio:>22}")
+        click.echo(f"  estimate ({method}): {comparison.tools[method]}")
+    click.echo(f"  ratios {'recorded in' if comparison.recorded else 'already in'} {comparison.estimate} (vivado)")
+
+
+def _print_timing(timing: dict) -> None:
+    wns = timing["wns_ns"]
+    clocks = ", ".join(f"{name} {period:g} ns" for name, period in timing["clocks"].items()) or "no clock"
+    verdict = {True: "met", False: f"NOT met ({timing['failing_endpoints']} failing endpoints)", None: "nothing constrained"}
+    click.echo(f"  timing ({clocks}): WNS {wns if wns is not None else '-'} ns, {verdict[timing['met']]}")
 
 
 def _csynth_of(data: dict) -> dict | None:

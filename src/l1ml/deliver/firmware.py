@@ -2,10 +2,13 @@
 
     firmware/hls/         the verified HLS project (sources, build Tcl; no build output), tb_data/ with the test vectors
     firmware/vhdl/        BDTs: conifer's VHDL, SimulationInput.txt / SimulationExpected.txt with the test vectors
+    firmware/rtl/         networks converted with --rtl: da4ml's Verilog and VHDL (no Verilator build output), its
+                          own tb/ vectors (integer codes at the RTL's ports), the records rtl.json, convert.json
     firmware/synthesis/   the job's result.json, job.json and the reports it parsed
     firmware/ip/          the IP the job's export step wrote
 
-Each project says which folder it goes to and what of it a release carries (`FirmwareProject.copy_release`).
+Each project says which folder it goes to and what of it a release carries (`FirmwareProject.copy_release`). An
+RTL-only delivery (no HLS synthesis) has firmware/rtl/ alone: the RTL is its firmware, not synthesised.
 """
 
 from __future__ import annotations
@@ -14,18 +17,25 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from l1ml.deliver.gate import Gate
-from l1ml.firmware.project import GHDL, FirmwareProject
+from l1ml.deliver.gate import Gate, Synthesis
+from l1ml.firmware.project import GHDL, VERILATOR, FirmwareProject
 
 
 def write_firmware(folder: Path, gate: Gate, vectors) -> dict:
-    """Every project verify vouched for (with the test vectors where its testbench reads them: for C/RTL
-    co-simulation, or the VHDL simulation), the synthesis reports and the exported IP."""
-    for project in gate.projects:
+    """The projects the delivery releases (with the test vectors where its testbench reads them: for C/RTL
+    co-simulation, or the VHDL simulation), the synthesis reports and the exported IP; an RTL-only delivery has no
+    synthesis: its firmware is the RTL alone."""
+    for project in gate.released:
         dest = folder / project.release_folder
         project.copy_release(dest)
         _write_testbench_vectors(project, dest, vectors)
-    syn = gate.synthesis
+    if gate.synthesis is None:
+        return {"job": None, "ip": []}
+    return _write_synthesis(folder, gate.synthesis)
+
+
+def _write_synthesis(folder: Path, syn: Synthesis) -> dict:
+    """The job's result, spec and reports in synthesis/, its exported IP in ip/."""
     reports = folder / "synthesis"
     reports.mkdir()
     syn.result.write(reports / "result.json")
@@ -48,6 +58,8 @@ def write_firmware(folder: Path, gate: Gate, vectors) -> dict:
 
 
 def _write_testbench_vectors(project: FirmwareProject, dest: Path, vectors) -> None:
+    if project.simulated_by == VERILATOR:  # the RTL carries its own vectors (tb/, in its ports' widths)
+        return
     if project.simulated_by == GHDL:  # the VHDL testbench GHDL runs: integer codes in the project's input type
         vectors.write_vhdl_testbench_data(dest, project.input_type)
     else:  # the HLS testbenches (C/RTL co-simulation) read tb_data/

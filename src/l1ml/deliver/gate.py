@@ -3,9 +3,12 @@
 1. The run's training finished (`run.json`, manifest, recorded inputs), its latest `l1ml verify` passed, on all of
    its test events, and nothing it checked has changed since: the content hashes of config, thresholds,
    normalisation, training manifest, recorded inputs, the events file, model and firmware projects equal the report's.
-2. A synthesis of the same HLS project (same content hash) finished, and its C-synthesis report meets the hw
-   target's budgets (latency, clock, resource fractions); or the delivery is emulator-only (`--no-synthesis`).
-3. The version is new for this model: a delivered version is never overwritten.
+2. A run with RTL (`l1ml convert --rtl`: a project simulated with Verilator) delivers it: its latest verification
+   has the `rtl` check, passed, and vouches for the RTL's folder (so the fingerprint of condition 1 covers it).
+3. A synthesis of the same HLS project (same content hash) finished, and its C-synthesis report meets the hw
+   target's budgets (latency, clock, resource fractions); or no HLS synthesis is wanted (`--no-synthesis`): then the
+   delivery is RTL-only firmware when the run has verified RTL, and emulator-only otherwise.
+4. The version is new for this model: a delivered version is never overwritten.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from pathlib import Path
 
 from l1ml.documents import SynthJob, SynthResult, VerifyReport, read
 from l1ml.errors import L1mlError
-from l1ml.firmware.project import FirmwareProject, open_project
+from l1ml.firmware.project import VERILATOR, FirmwareProject, open_project
 from l1ml.runfolder import fingerprint, require_trained
 from l1ml.runs import tree_hash
 from l1ml.synth.db import JobDB
 from l1ml.synth.jobs import read_job
 
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+RTL_CHECK = "rtl"  # the verify checks of the RTL (Verilator against the C-simulation and the emulator) start so
 
 
 class DeliveryRefused(L1mlError):
@@ -55,6 +59,25 @@ class Gate:
         """The verified (C-simulated) project: the one synthesised and delivered with the test vectors."""
         return self.projects[0]
 
+    @property
+    def rtl(self) -> FirmwareProject | None:
+        """The verified RTL (simulated with Verilator), if the run has one."""
+        return next((p for p in self.projects if p.simulated_by == VERILATOR), None)
+
+    @property
+    def rtl_checks(self) -> list[dict]:
+        return rtl_checks(self.report)
+
+    @property
+    def kind(self) -> str:
+        """The delivery's kind: firmware with a synthesis or with verified RTL (RTL-only), else emulator-only."""
+        return "firmware" if self.synthesis is not None or self.rtl is not None else "emulator-only"
+
+    @property
+    def released(self) -> list[FirmwareProject]:
+        """The projects its firmware/ carries: every one the report vouches for with a synthesis, the RTL alone without."""
+        return self.projects if self.synthesis is not None else [p for p in self.projects if p.simulated_by == VERILATOR]
+
 
 def check_version(version: str) -> str:
     if not VERSION_RE.match(version or ""):
@@ -73,6 +96,8 @@ def check(run_dir: Path, version_dir: Path, *, synthesis: bool, db=None) -> Gate
     require_run(run_dir)
     problems: list[str] = []
     report, projects = _verify_condition(run_dir, problems)
+    if report is not None:
+        _rtl_condition(run_dir, report, problems)
     found = None
     if synthesis and projects:
         found = _synthesis_condition(run_dir, projects[0], problems, db)
@@ -106,8 +131,9 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[VerifyReport 
     except L1mlError as exc:  # an older l1ml's report, or a damaged one
         problems.append(str(exc))
         return None, []
-    if not report.passed:
-        problems.append(f"the latest verification failed ({', '.join(report.failed_checks or ['no checks'])}): see {path}")
+    failed = [name for name in report.failed_checks if not name.startswith(RTL_CHECK)]  # the RTL's: _rtl_condition
+    if not report.passed and (failed or not report.failed_checks):
+        problems.append(f"the latest verification failed ({', '.join(failed or ['no checks'])}): see {path}")
     if report.options.get("events") is not None:
         problems.append(f"the latest verification ran on part of the test events (--events {report.options['events']}), "
                         f"so its thresholds were not compared: run `l1ml verify {run_dir}` without --events")
@@ -128,6 +154,57 @@ def _verify_condition(run_dir: Path, problems: list[str]) -> tuple[VerifyReport 
     except L1mlError as exc:  # a verified project is gone or damaged
         problems.append(f"{exc}: run `l1ml convert {run_dir}` and `l1ml verify {run_dir}` again")
         return report, []
+
+
+def rtl_checks(report: VerifyReport | None) -> list[dict]:
+    """The verify report's checks of the RTL."""
+    return [c for c in report.checks if str(c.get("name", "")).startswith(RTL_CHECK)] if report is not None else []
+
+
+def _rtl_condition(run_dir: Path, report: VerifyReport, problems: list[str]) -> None:
+    """A run with RTL delivers it: the report's rtl check passed, and the report vouches for the RTL's folder."""
+    folders = _rtl_folders(run_dir)
+    checks = rtl_checks(report)
+    if not folders and not checks:
+        return
+    where = f" ({', '.join(f'firmware/{name}/' for name in folders)})" if folders else ""
+    again = f"`l1ml verify {run_dir}`"
+    if not checks:
+        problems.append(f"the run has RTL{where} that its latest verification did not check with Verilator (no "
+                        f"'{RTL_CHECK}' check in {run_dir / 'verify' / 'report.json'}): run {again}")
+        return
+    failed = [c for c in checks if not c.get("passed")]
+    if failed:
+        why = "; ".join(f"{c['name']}: {_why(c)}" for c in failed)
+        problems.append(f"the RTL{where} failed its check in the latest verification ({why}): see "
+                        f"{run_dir / 'verify' / 'report.json'}; run `l1ml convert {run_dir} --rtl` and {again} again")
+        return
+    if not all(c.get("events") for c in checks):  # a delivery says on how many events the RTL was verified
+        problems.append(f"the latest verification's check of the RTL{where} compared no events: run {again} again")
+        return
+    covered = {Path(d).name for d in report.checked_firmware}
+    unvouched = [name for name in folders if name not in covered]
+    if unvouched:
+        problems.append(f"the verify report does not vouch for firmware/{unvouched[0]}/ (not in its checked_firmware), "
+                        f"so a change to it would go unnoticed: run {again} again")
+
+
+def _why(check: dict) -> str:
+    return check.get("message") or f"{check.get('mismatches')} of {check.get('events')} events differ"
+
+
+def _rtl_folders(run_dir: Path) -> list[str]:
+    """The folders under firmware/ of the projects simulated with Verilator (a damaged project is not counted here:
+    the fingerprint names it, if verify checked it)."""
+    found = []
+    for convert in sorted((run_dir / "firmware").glob("*/convert.json")):
+        try:
+            project = open_project(convert.parent)
+        except L1mlError:
+            continue
+        if project.simulated_by == VERILATOR:
+            found.append(convert.parent.name)
+    return found
 
 
 def _synthesis_condition(run_dir: Path, project: FirmwareProject, problems: list[str], db) -> Synthesis | None:

@@ -7,7 +7,8 @@ lists their patterns under `build_products`, and a check names them apart, as ig
 by the delivery's record, `<model>/<version>.record.json` beside the folder and the archive, which holds the SHA-256 of
 the manifest and of the archive; the folder's name, the manifest's version and model, the archive's name and its top
 folder must agree, and the manifest's kind must match the content (a firmware release has a firmware/ folder, an
-emulator-only delivery has none).
+emulator-only delivery has none; RTL the manifest describes is in the package, and an RTL-only delivery, which had no
+synthesis, has no other firmware).
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ from l1ml.errors import L1mlError
 from l1ml.runs import sha256_file
 
 MANIFEST = "manifest.json"
+
+
+def rtl_only(kind: str, synthesis: dict) -> bool:
+    """Whether a manifest's kind and `synthesis` say RTL-only firmware: its RTL, and no synthesis job."""
+    return kind == "firmware" and "rtl" in synthesis and "job" not in synthesis
+
+
+def kind_label(manifest: DeliveryManifest) -> str:
+    """The kind as listings show it: an RTL-only delivery is firmware that no synthesis made."""
+    return "firmware (RTL only)" if rtl_only(manifest.kind, manifest.synthesis) else manifest.kind
 
 
 def record_path(model_root: Path, version: str) -> Path:
@@ -130,7 +141,20 @@ def _content_problems(version: str, manifest: DeliveryManifest) -> list[str]:
     if firmware != has_firmware or manifest.firmware_release != firmware:
         problems.append(f"the manifest says kind {manifest.kind!r} (firmware_release {manifest.firmware_release!r}) but "
                         f"the package {'has' if has_firmware else 'has no'} firmware/ folder")
-    return problems
+    return problems + _rtl_problems(manifest)
+
+
+def _rtl_problems(manifest: DeliveryManifest) -> list[str]:
+    rtl = manifest.synthesis.get("rtl")
+    if not rtl:
+        return []
+    folder = f"{rtl.get('folder')}/"
+    firmware = [rel for rel in manifest.files if rel.startswith("firmware/")]
+    if not any(rel.startswith(folder) for rel in firmware):
+        return [f"the manifest describes RTL in {folder} but the package has none there"]
+    if rtl_only(manifest.kind, manifest.synthesis) and any(not rel.startswith(folder) for rel in firmware):
+        return [f"the manifest says RTL-only firmware, but the package has firmware outside {folder}"]
+    return []
 
 
 def _record_problems(record: DeliveryRecord, manifest: DeliveryManifest, manifest_sha: str, record_file: Path) -> list[str]:
@@ -200,5 +224,5 @@ def list_deliveries(root: Path, model: str | None = None) -> list[Listed]:
             if result.ok and not (model_dir / f"{folder.name}.tar.gz").is_file():
                 status = "ok, no archive"
             m = result.manifest
-            found.append(Listed(model_dir.name, folder.name, folder, m.kind, m.created, status))
+            found.append(Listed(model_dir.name, folder.name, folder, kind_label(m), m.created, status))
     return found

@@ -1,10 +1,12 @@
 """`l1ml deliver RUN_DIR --version X.Y.Z`: the package of a verified (and synthesised) run, written atomically.
 
     deliveries/<model>/<version>/
-      README.md            what this is; EMULATOR-ONLY deliveries say so first
+      README.md            what this is; EMULATOR-ONLY and RTL-ONLY deliveries say so first
       manifest.json        lineage, verify and synthesis summaries, the SHA-256 of every other file
       firmware/            firmware deliveries only: hls/ (the HLS project: sources, build Tcl), vhdl/ (BDTs),
-                           synthesis/ (the job's result and reports), ip/ (the exported IP, when synthesis exported it)
+                           rtl/ (da4ml's RTL, verified with Verilator), synthesis/ (the job's result and reports),
+                           ip/ (the exported IP, when synthesis exported it); an RTL-only delivery (--no-synthesis of
+                           a run with verified RTL) has rtl/ alone: not synthesised by Vivado
       emulator/            the CMSSW emulator package (l1ml.deliver.cmssw)
       test_vectors/        inputs and expected outputs as bit patterns (l1ml.deliver.vectors)
       scaling.json         per-feature offset and shift, as real numbers and as integer codes
@@ -42,11 +44,12 @@ from l1ml.data.layout import feature_names
 from l1ml.deliver import cmssw
 from l1ml.deliver.firmware import write_firmware
 from l1ml.deliver.gate import VERSION_RE, DeliveryRefused, Gate, already_delivered, check, check_version, require_run, version_key
-from l1ml.deliver.manifest import MANIFEST, listing, make_record, record_path
+from l1ml.deliver.manifest import MANIFEST, listing, make_record, record_path, rtl_only
 from l1ml.deliver.vectors import make_vectors, to_hex_lines
-from l1ml.documents import DeliveryManifest, Metrics, NormalisationRecord, StepManifest, read
+from l1ml.documents import DeliveryManifest, Metrics, NormalisationRecord, RtlSummary, StepManifest, read
 from l1ml.errors import L1mlError
 from l1ml.firmware import csim
+from l1ml.firmware.rtl import SUMMARY as RTL_SUMMARY
 from l1ml.quantize.fixedpoint import FixedType
 from l1ml.quantize.normalisation import OFFSET_GRID
 from l1ml.runfolder import read_inputs, read_state
@@ -58,7 +61,7 @@ from l1ml.verify.subjects import from_run
 class DeliverOptions:
     version: str
     out: Path = Path("deliveries")
-    synthesis: bool = True  # False: an emulator-only delivery (--no-synthesis)
+    synthesis: bool = True  # False (--no-synthesis): an RTL-only delivery of a run with verified RTL, else emulator-only
     test_events: int = 1000  # test events per sample in the test vectors
 
 
@@ -157,7 +160,8 @@ def _write(folder: Path, gate: Gate, subject, cfg, version: str, options: Delive
 
     run_dir = gate.run_dir
     metrics = read(run_dir / "metrics.json", Metrics).model_dump(mode="json")
-    log(f"delivering {cfg.name} {version} from {run_dir}" + ("" if options.synthesis else " (emulator only)"))
+    only = {"firmware": " (RTL only: not synthesised)", "emulator-only": " (emulator only)"}[gate.kind]
+    log(f"delivering {cfg.name} {version} from {run_dir}" + ("" if options.synthesis else only))
     sources = subject.csim_sources()
     library = csim.compile_sources(sources)
     vectors = make_vectors(subject, library, test_events=options.test_events)
@@ -174,7 +178,7 @@ def _write(folder: Path, gate: Gate, subject, cfg, version: str, options: Delive
                               for t in thresholds["thresholds"]])
     cmssw.write_package(folder / "emulator", name, sources, facts, __version__)
     shutil.copyfile(run_dir / "verify" / "report.json", folder / "verify_report.json")
-    synthesis = write_firmware(folder / "firmware", gate, vectors) if gate.synthesis is not None else None
+    synthesis = write_firmware(folder / "firmware", gate, vectors) if gate.kind == "firmware" else None
     manifest = _manifest(gate, cfg, version, name, vectors, synthesis, metrics)
     (folder / "README.md").write_text(_readme(manifest))
     return manifest
@@ -229,26 +233,16 @@ def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict
     convert = read(gate.project.folder / "manifest.json", StepManifest).model_dump()
     report = gate.report
     tools = {"delivery": tool_versions(), "training": train.get("tools"), "conversion": convert.get("tools")}
-    synth_summary = None
     if gate.synthesis is not None:
-        result, spec = gate.synthesis.result, gate.synthesis.spec
-        csynth = result.reports.csynth or {}
-        tools["synthesis"] = result.tool_version
-        synth_summary = {
-            "job": gate.synthesis.job_id, "tool_version": result.tool_version, "host": result.host, "part": spec.part,
-            "clock_ns": spec.clock_ns, "steps": spec.steps, "hw_target": spec.extra.hw_target,
-            "project_hash": spec.project_hash,
-            "latency_worst_cycles": csynth.get("latency_worst"), "latency_worst_ns": csynth.get("latency_worst_ns"),
-            "interval_max": csynth.get("interval_max"), "clock_estimated_ns": csynth.get("clock_estimated_ns"),
-            "resources": csynth.get("resources"), "budget": [row.model_dump() for row in result.budget],
-            "within_budget": result.within_budget, "peak_mem_gb": result.peak_mem_gb,
-            "ip": synthesis["ip"] if synthesis else [],
-        }
+        tools["synthesis"] = gate.synthesis.result.tool_version
+    rtl = _rtl_summary(gate)
+    if rtl is not None:
+        tools["rtl"] = rtl["tools"]
     return {
         "model": cfg.name,
         "version": version,
-        "kind": "firmware" if gate.synthesis is not None else "emulator-only",
-        "firmware_release": gate.synthesis is not None,
+        "kind": gate.kind,
+        "firmware_release": gate.kind == "firmware",
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "lineage": {
             "run": {"path": str(run_dir.resolve()), "id": run_dir.name, "config_hash": read_state(run_dir).config_hash},
@@ -265,11 +259,60 @@ def _manifest(gate: Gate, cfg, version: str, name: str, vectors, synthesis: dict
             "checks": [{k: c[k] for k in ("name", "passed", "events", "mismatches", "message") if c.get(k) is not None}
                        for c in report.checks],
         },
-        "synthesis": synth_summary or {"none": "emulator-only delivery (--no-synthesis): not synthesised, no IP; "
-                                               "not a firmware release"},
+        "synthesis": _synthesis_summary(gate, synthesis, rtl),
         "emulator": {"library": f"{name}.so", "interface": "hls4mlEmulator::Model", "folder": f"emulator/{name}"},
         "test_vectors": {"events": len(vectors.inputs), "blocks": {n: b - a for n, a, b in vectors.blocks}},
         "metrics": {"signals": {s: {f: v[f]["auc"] for f in ("float", "quantized")} for s, v in metrics["signals"].items()}},
+    }
+
+
+def _synthesis_summary(gate: Gate, synthesis: dict | None, rtl: dict | None) -> dict:
+    """The manifest's `synthesis`: the HLS job's figures, or why there are none; and the RTL delivered, if any."""
+    if gate.synthesis is not None:
+        summary = _hls_summary(gate, synthesis)
+    elif rtl is not None:
+        summary = {"none": f"RTL-only firmware delivery (--no-synthesis): {rtl['note']}; no Vivado timing, resources "
+                           "or IP"}
+    else:
+        summary = {"none": "emulator-only delivery (--no-synthesis): not synthesised, no IP; not a firmware release"}
+    return {**summary, "rtl": rtl} if rtl is not None else summary
+
+
+def _hls_summary(gate: Gate, synthesis: dict | None) -> dict:
+    """The synthesis job's figures (Vivado or Vitis HLS C-synthesis) and the IP it exported."""
+    result, spec = gate.synthesis.result, gate.synthesis.spec
+    csynth = result.reports.csynth or {}
+    return {
+        "job": gate.synthesis.job_id, "tool_version": result.tool_version, "host": result.host, "part": spec.part,
+        "clock_ns": spec.clock_ns, "steps": spec.steps, "hw_target": spec.extra.hw_target,
+        "project_hash": spec.project_hash,
+        "latency_worst_cycles": csynth.get("latency_worst"), "latency_worst_ns": csynth.get("latency_worst_ns"),
+        "interval_max": csynth.get("interval_max"), "clock_estimated_ns": csynth.get("clock_estimated_ns"),
+        "resources": csynth.get("resources"), "budget": [row.model_dump() for row in result.budget],
+        "within_budget": result.within_budget, "peak_mem_gb": result.peak_mem_gb,
+        "ip": synthesis["ip"] if synthesis else [],
+    }
+
+
+def _rtl_summary(gate: Gate) -> dict | None:
+    """What the delivery says of the run's RTL: its tool, pipeline and the verify checks that compared it. da4ml
+    pipelined it for the clock with its own delay model; no Vivado figure is claimed."""
+    project = gate.rtl
+    if project is None:
+        return None
+    rtl = read(project.folder / RTL_SUMMARY, RtlSummary)
+    checks = [{k: c.get(k) for k in ("name", "passed", "events", "mismatches")} for c in gate.rtl_checks]
+    events = min(c["events"] for c in checks)
+    return {
+        "folder": f"firmware/{project.release_folder}",
+        "contents": sorted(p.name for p in project.project_dir.iterdir() if p.is_dir()),
+        "tool": project.tool, "tool_version": rtl.tools.get(project.tool, project.info.tool_version), "tools": rtl.tools,
+        "top": rtl.top, "part": rtl.part, "clock_period_ns": rtl.clock_period_ns, "latency_cycles": rtl.latency_cycles,
+        "reg_bits": rtl.reg_bits, "da4ml_lut_estimate": rtl.da4ml_lut_estimate,
+        "simulated_by": project.simulated_by, "checks": checks, "events": events,
+        "mismatches": sum(c["mismatches"] or 0 for c in checks), "synthesised_by_vivado": False,
+        "note": f"RTL from {project.tool}, verified with {project.simulated_by} bit for bit on {events} events; "
+                "not synthesised by Vivado",
     }
 
 
@@ -298,24 +341,46 @@ def _tar(folder: Path, version: str, out: Path, created: str) -> None:
 
 def _readme(manifest: dict) -> str:
     m = manifest
+    rtl = m["synthesis"].get("rtl")
     lines = [f"# {m['model']} {m['version']}", ""]
     if m["kind"] == "emulator-only":
         lines += ["**EMULATOR-ONLY DELIVERY: not synthesised, no IP, not a firmware release.** It carries the CMSSW",
                   "emulator, the test vectors, the input scaling and the thresholds of a verified model.", ""]
+    elif rtl_only(m["kind"], m["synthesis"]):
+        lines += [f"**RTL-ONLY FIRMWARE DELIVERY: {rtl['note']}.**",
+                  "No Vivado timing, resources or IP: an open-source firmware path. It carries the RTL, the CMSSW emulator,",
+                  "the test vectors, the input scaling and the thresholds of a verified model.", ""]
     else:
         s = m["synthesis"]
         lines += [f"Firmware release: synthesised with {s['tool_version'] or 'an unrecorded tool'} for {s['part']} at "
                   f"{s['clock_ns']} ns (job {s['job']}), latency {s['latency_worst_cycles']} cycles, within the budgets "
                   f"of {s['hw_target']}.", ""]
+    if rtl:
+        lines += _rtl_readme(rtl)
+    hls = m["kind"] == "firmware" and not rtl_only(m["kind"], m["synthesis"])
     lines += [
         f"Made by l1ml from run `{m['lineage']['run']['id']}`; `l1ml verify` passed on {m['verify']['events']} events.",
         "",
         "- `emulator/`: the CMSSW emulator (`hls4mlEmulator::Model`): `make`, `make test`, `make install PREFIX=DIR`",
         "- `test_vectors/`: inputs and expected outputs as bit patterns (hex and .npy); `vectors.json` says which rows are which",
         "- `scaling.json`, `thresholds.json`: the input scaling and the threshold of each rate, real and as bit patterns",
-        *(["- `firmware/`: the HLS project and build Tcl, synthesis reports, exported IP (when exported)"]
-          if m["kind"] == "firmware" else []),
+        *(["- `firmware/`: the HLS project and build Tcl, synthesis reports, exported IP (when exported)"] if hls else []),
+        *([f"- `{rtl['folder']}/`: {rtl['tool']}'s RTL ({', '.join(f'`{d}/`' for d in rtl['contents'])}): Verilog and "
+           "VHDL sources in `src/`, Vivado and Quartus project Tcl, the Verilator binder in `sim/`; `tb/` holds test "
+           "vectors as integer codes at the ports' LSBs, one event per line; the `l1ml_*.json` records: conversion, ports and pipeline, the emulator "
+           "specification it was traced from"]
+          if rtl else []),
         "- `manifest.json`: lineage and the SHA-256 of every file; `l1ml deliver --check .` checks them",
         "",
     ]
     return "\n".join(lines)
+
+
+def _rtl_readme(rtl: dict) -> list[str]:
+    """What the README says of the RTL: its tool, pipeline and verification, and that Vivado never saw it."""
+    checks = "; ".join(f"`{c['name']}`: {c['mismatches']} of {c['events']} events differ" for c in rtl["checks"])
+    tools = ", ".join(f"{k} {v}" for k, v in rtl["tools"].items() if v)
+    return [f"RTL (`{rtl['folder']}/`, top `{rtl['top']}`), made with {tools}: pipelined by {rtl['tool']} for "
+            f"{rtl['part']} at {rtl['clock_period_ns']:g} ns, latency {rtl['latency_cycles']} cycles ({rtl['tool']}'s own "
+            f"delay model: timing not checked by Vivado). `l1ml verify` simulated it with {rtl['simulated_by']}: {checks}.",
+            ""]

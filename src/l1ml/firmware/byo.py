@@ -27,6 +27,7 @@ from l1ml.errors import L1mlError
 from l1ml.firmware.conifer_project import BDT_BACKENDS, WEIGHT_TYPE, convert_for_firmware, write_project
 from l1ml.firmware.hls import convert, is_softmax
 from l1ml.firmware.keras_forms import prepare, qactivation_type
+from l1ml.firmware.rtl import convert_beside
 from l1ml.models.bdt import from_xgboost_file, integer_bits_for
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 from l1ml.runs import sha256_file, tree_hash
@@ -89,7 +90,8 @@ def logits_model(model):
 
 
 def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: str | None, target: str, backend: str,
-                  reuse_factor: int, clock_period_ns: float | None) -> Path:
+                  reuse_factor: int, clock_period_ns: float | None, rtl: bool = False) -> list[Path]:
+    """The hls4ml project of a Keras/QKeras network (and with `rtl`, its RTL): the folders written."""
     from l1ml.models.keras import load_keras  # heavy: imported only where needed
 
     _check_out(out)
@@ -119,7 +121,9 @@ def convert_keras(arch: Path, weights: Path | None, out: Path, *, input_type: st
               backends=[backend], source={k: _source_file(v) for k, v in given.items()}, model_files=copied,
               softmax=logits is not None, model_quantizes_inputs=model_quantizes_inputs(model),
               rewritten=rewritten).write(out / BYO_FILE)
-    return project.out_dir
+    if rtl:
+        return [project.out_dir, convert_beside(project.out_dir, source={"kind": "keras", "architecture": str(arch.resolve())})]
+    return [project.out_dir]
 
 
 def _copy(path: Path, folder: Path) -> Path:

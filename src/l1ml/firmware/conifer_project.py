@@ -58,7 +58,7 @@ def write_project(ensemble: dict, types: dict[str, FixedType], out_dir: Path, *,
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         config["output_dir"] = str(tmp / "conifer_prj")
-        with _quiet_conifer(), _python_fixed_point():
+        with quiet_conifer(), _python_fixed_point():
             model = conifer.model.make_model(json.loads(json.dumps(ensemble)), dict(config))
             model.write()
         config["output_dir"] = str(out_dir / "conifer_prj")
@@ -191,13 +191,16 @@ def _python_fixed_point():
 
 
 @contextlib.contextmanager
-def _quiet_conifer():
+def quiet_conifer():
+    """Without conifer's "experimental" log warnings, the template files its writers leave to the GC to close, and
+    numpy's deprecation of the array-to-int conversion in its estimators."""
     logger = logging.getLogger("conifer")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)  # conifer's writers leave template files to the GC to close
+            warnings.simplefilter("ignore", ResourceWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             yield
     finally:
         logger.setLevel(level)

@@ -8,10 +8,11 @@ from pathlib import Path
 from l1ml.config.hw import load_target
 from l1ml.config.loader import load_config
 from l1ml.config.train import BdtModel, TrainConfig
-from l1ml.documents import BdtInfo, NormalisationRecord, read
+from l1ml.documents import CONVERT, BdtInfo, NormalisationRecord, read
 from l1ml.errors import L1mlError
 from l1ml.firmware.conifer_project import BDT_BACKENDS, convert_for_firmware
-from l1ml.firmware.hls import convert
+from l1ml.firmware.hls import EMULATOR, convert
+from l1ml.firmware.rtl import SUMMARY, convert_beside
 from l1ml.models.bdt import from_xgboost_file
 from l1ml.quantize.fixedpoint import parse_fixed
 from l1ml.runfolder import require_trained
@@ -22,10 +23,11 @@ from l1ml.runs import write_manifest
 class ConvertOutcome:
     out_dir: Path  # the (first) project folder
     project: object  # HlsProject, or the list of conifer project folders
+    rtl_dir: Path | None = None  # the network's RTL (--rtl)
 
 
 def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str | None = None,
-                reuse_factor: int | None = None) -> ConvertOutcome:
+                reuse_factor: int | None = None, rtl: bool = False) -> ConvertOutcome:
     from l1ml.models.keras import load_model  # heavy: imported only where needed
 
     run_dir = Path(run_dir)
@@ -35,6 +37,9 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
     fw = cfg.firmware
     hw = load_target(target or fw.target)
     if isinstance(cfg.model, BdtModel):
+        if rtl:
+            raise L1mlError("the RTL path (--rtl) is for networks; a BDT's RTL is conifer's VHDL (--backend vhdl)",
+                            path=config_path, key="model.kind", value=cfg.model.kind)
         return _convert_bdt_run(run_dir, cfg, text, hw, backend or fw.backend, fw.clock_period_ns)
     backend = backend or fw.backend or "vitis"
     if backend not in ("vitis", "vivado"):
@@ -48,7 +53,13 @@ def convert_run(run_dir: str | Path, *, target: str | None = None, backend: str 
                    inputs={"architecture": model_dir / "model.json", "weights": model_dir / "weights.h5",
                            "normalisation": run_dir / "normalisation.json"},
                    outputs={"hls4ml_config": project.out_dir / "hls4ml_config.yaml", "convert": project.out_dir / "convert.json"})
-    return ConvertOutcome(project.out_dir, project)
+    rtl_dir = None
+    if rtl:
+        rtl_dir = convert_beside(project.out_dir, source={"kind": "emulator specification", "run": str(run_dir.resolve())})
+        write_manifest(rtl_dir / "manifest.json", step="convert", config_path=config_path, config_text=text,
+                       resolved=cfg.model_dump(mode="json"), seed=cfg.seed, inputs={"emulator": project.out_dir / EMULATOR},
+                       outputs={"rtl": rtl_dir / SUMMARY, "convert": rtl_dir / CONVERT})
+    return ConvertOutcome(project.out_dir, project, rtl_dir)
 
 
 def _convert_bdt_run(run_dir: Path, cfg, config_text: str, hw, backend: str | None, clock_ns: float | None) -> ConvertOutcome:

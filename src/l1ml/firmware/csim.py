@@ -147,7 +147,7 @@ def build(sources: Sources) -> BuildResult:
     try:
         _write_sources(tmp, sources)
         seconds = _compile(tmp, sources)
-        _into_cache(tmp, final)
+        into_cache(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return BuildResult(library, key, False, seconds)
@@ -181,15 +181,16 @@ def _compile(folder: Path, sources: Sources) -> float:
     return seconds
 
 
-def _into_cache(built: Path, final: Path) -> None:
-    """Rename a finished build folder to its place in the cache. Another process may have put the same content-hashed
+def into_cache(built: Path, final: Path, library: str = LIBRARY) -> None:
+    """Rename a finished build folder to its place in the cache (`library`: the glob of what it built). Another
+    process may have put the same content-hashed
     build there first (the rename then fails because the folder exists): theirs is identical and stays. Any other
     failure (a full disk, no permission, ...) is an error naming the folder."""
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(built, final)
     except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) and (final / LIBRARY).is_file():
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) and any(final.glob(library)):
             return
         raise _cache_error("cannot store the compiled C-simulation in the cache", exc, final) from None
 

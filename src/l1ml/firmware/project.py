@@ -8,6 +8,7 @@ the tool and its backend. `open_project(folder)` reads it and returns the `Firmw
     hls4ml   Vitis, Vivado          vitis/vivado hls4ml_prj/    build_prj.tcl   g++ C-simulation
     conifer  xilinxhls              xilinxhls    conifer_prj/   build_hls.tcl   g++ C-simulation
     conifer  vhdl                   vhdl         conifer_prj/   (not HLS)       GHDL, against the C-simulation
+    da4ml    rtl                    (--rtl)      da4ml_prj/     (not HLS)       Verilator, against the C-simulation
 
 A new backend is a subclass registered with `@register(tool, backend, ...)`; nothing above the firmware layer names
 a tool or a project folder.
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
 
 CSIM = "g++ C-simulation"  # simulated_by: l1ml.firmware.csim compiles csim_sources()
 GHDL = "GHDL"  # simulated_by: l1ml.firmware.ghdl runs the project's VHDL testbench
-BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "__pycache__")  # never part of a delivered project
+VERILATOR = "Verilator"  # simulated_by: l1ml.firmware.rtl verilates the project's Verilog
+BUILD_OUTPUTS = ("*_prj", "*.log", "*.o", "*.so", "*.cf", "work", "obj_dir", "__pycache__")  # never part of a delivered project
 
 
 class UnknownFirmwareTool(L1mlError):
@@ -281,3 +283,25 @@ class ConiferVhdlProject(_ConiferProject):
 
     def emulator(self) -> tuple[object | None, str]:
         return None, "the VHDL is compared with the C-simulation of the HLS project"
+
+
+# da4ml ---------------------------------------------------------------------------------------------------------------
+
+
+@register("da4ml", "rtl")
+class RtlProject(FirmwareProject):
+    """A network's RTL from `l1ml.firmware.rtl` (`l1ml convert --rtl`): da4ml's Verilog and VHDL, simulated with
+    Verilator and compared with the C-simulation of the network's HLS project and with the emulator; synthesised by
+    Vivado alone (`l1ml synth submit --kind vivado-rtl`), with no HLS step."""
+
+    project_subdir = "da4ml_prj"
+    simulated_by = VERILATOR
+    release_folder = "rtl"
+    released_records = (CONVERT, "rtl.json", EMULATOR)
+
+    @property
+    def backend(self) -> str:
+        return "rtl"
+
+    def emulator(self) -> tuple[object | None, str]:
+        return NetworkEmulator(read(self.folder / EMULATOR, EmulatorSpec)), ""

@@ -1,23 +1,30 @@
 """Synthesis job folders: self-contained, runnable by hand (`bash run.sh`) or by any batch system.
 
     <job>/job.json     what to do: kind, model, tool, part, clock, steps, memory, time, cores, the source
-    <job>/run.sh       the job (bash only for HLS kinds; it finds the tool on the host that runs it)
-    <job>/build.tcl    HLS kinds: sources the project's own build script with the steps set
+    <job>/run.sh       the job (bash only for the Xilinx kinds; it finds the tool on the host that runs it)
+    <job>/build.tcl    hls: sources the project's own build script with the steps set
+    <job>/synth.tcl    vivado-rtl: Vivado's logic synthesis of the RTL (`l1ml.synth.vivado_rtl`)
     <job>/project/     a copy of the firmware project
     <job>/job.log      everything the job printed; result.json once it ended (written by the runner)
 
 Kinds: `hls` (C-synthesis and the later steps with Vitis HLS or Vivado HLS), `verify` (`l1ml verify` of the
-run: the C-simulation checks, no FPGA tools) and `ghdl` (conifer's VHDL testbench under GHDL on test
-vectors, compared with the expected scores).
+run: the C-simulation checks, no FPGA tools), `ghdl` (conifer's VHDL testbench under GHDL on test
+vectors, compared with the expected scores) and `vivado-rtl` (Vivado's logic synthesis of the network's RTL,
+`l1ml convert RUN --rtl`, with no HLS step).
 
 Which project of TARGET/firmware/ a job runs on (`l1ml.firmware.project`): the first one synthesised with HLS
-(hls), C-simulated (verify) or simulated with GHDL (ghdl), unless --firmware names one.
+(hls), C-simulated (verify), simulated with GHDL (ghdl) or with an rtl.json (vivado-rtl), unless --firmware names one.
 
 Memory rule (when neither --mem nor the config gives one): HLS of an unrolled design grows with its
 multipliers or tree nodes. Two small tutorial-size networks peaked at 0.96 GB (Vivado HLS 2019.2) and 2.3 GB
 (Vitis HLS 2022.2) in the logs of ../shared/fixtures; large models need 32-50 GB (published cases). l1ml asks
 2 GB + 0.5 GB per 1 000 multipliers (weights / ReuseFactor), or + 0.25 GB per 1 000 tree nodes (each project's
 `synthesis_memory_gb`), and never less than the floor (default 8 GB).
+
+vivado-rtl jobs (logic synthesis of RTL, no HLS) ask 3 GB + 1 GB per 100 000 LUTs of da4ml's own estimate (rtl.json
+`da4ml_lut_estimate`), rounded up to 0.5 GB, with no floor: the 3 GB are for Vivado itself and the device it loads. No
+Vivado synthesis of da4ml's RTL has been measured here yet; a job that runs out says so, and --mem raises the request.
+verify and ghdl jobs ask 2 GB.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from l1ml.firmware.ghdl import run_command
 from l1ml.firmware.project import CSIM, GHDL, FirmwareProject, projects_in, select_project
 from l1ml.runfolder import require_trained
 from l1ml.runs import tree_hash
+from l1ml.synth import vivado_rtl
+from l1ml.synth.outcome import TOOL_MISSING
 from l1ml.verify.bitexact import adversarial_inputs
 from l1ml.verify.subject import verified_project
 
@@ -80,6 +89,7 @@ KIND_PROJECTS = {
     "hls": ("synthesised with HLS", lambda p: p.build_script is not None),
     "verify": ("C-simulated", lambda p: p.simulated_by == CSIM),
     "ghdl": ("simulated with GHDL", lambda p: p.simulated_by == GHDL),
+    vivado_rtl.KIND: (vivado_rtl.ROLE, vivado_rtl.has_rtl),
 }
 
 
@@ -96,10 +106,16 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
     if bad:
         raise L1mlError(f"unknown step; choose from {', '.join(STEPS)}", key="--steps", value=bad[0])
     role, fits = KIND_PROJECTS[kind]
-    project = select_project(target, backend, fits, role)
+    rtl = kind == vivado_rtl.KIND
+    if rtl:
+        vivado_rtl.require_rtl(target, backend)
+    project = select_project(target, backend, fits, role, vivado_rtl.CONVERT_HINT if rtl else "")
     if kind == "hls":
         tool, script = project.hls_tool, project.build_script
         mem = mem_gb if mem_gb is not None else _configured_memory_gb(target) or estimate_memory_gb(project, floor_gb)
+    elif rtl:
+        tool, script, steps = "vivado", "", vivado_rtl.steps_of(steps)
+        mem = mem_gb if mem_gb is not None else vivado_rtl.memory_gb(vivado_rtl.summary_of(project))
     else:
         tool, script = ("l1ml" if kind == "verify" else "ghdl"), ""
         mem = mem_gb if mem_gb is not None else SMALL_JOB_GB
@@ -122,25 +138,29 @@ def _project_of(spec: JobSpec) -> FirmwareProject:
 
 # the job folder -----------------------------------------------------------------------------------------------
 
-RUN_HLS = """\
-#!/usr/bin/env bash
-# l1ml synthesis job {job_id}: {steps} of {model} with {tool_name} for {part} at {clock} ns.
+# the tool-finding part of every Xilinx job's run.sh: a settings script to source, or an apptainer image to run in
+XILINX_PRELUDE = """\
 # Runs anywhere by hand: bash run.sh   (set L1ML_HLS_SETTINGS or L1ML_HLS_CONTAINER to override job.json)
 set -uo pipefail
 cd "$(dirname "$0")"
 settings="${{L1ML_HLS_SETTINGS:-{settings}}}"
 container="${{L1ML_HLS_CONTAINER:-{container}}}"
 if [ -n "$settings" ]; then
-  [ -f "$settings" ] || {{ echo "l1ml: no HLS tool: the settings script $settings does not exist on $(hostname)" >&2; exit 127; }}
+  [ -f "$settings" ] || {{ echo "{missing}: the settings script $settings does not exist on $(hostname)" >&2; exit 127; }}
   source "$settings" >/dev/null
 fi
 wrap=()
 if [ -n "$container" ]; then
-  command -v apptainer >/dev/null || {{ echo "l1ml: no HLS tool: apptainer is not installed on $(hostname)" >&2; exit 127; }}
+  command -v apptainer >/dev/null || {{ echo "{missing}: apptainer is not installed on $(hostname)" >&2; exit 127; }}
   wrap=(apptainer exec --bind "$PWD" "$container")
 fi
 have() {{ if [ -n "$container" ]; then "${{wrap[@]}}" bash -c "command -v $1" >/dev/null 2>&1; else command -v "$1" >/dev/null; fi; }}
-cmd=()
+"""
+
+RUN_HLS = """\
+#!/usr/bin/env bash
+# l1ml synthesis job {job_id}: {steps} of {model} with {tool_name} for {part} at {clock} ns.
+{prelude}cmd=()
 if [ "{tool}" = vivado ] && have vivado_hls; then
   cmd=(vivado_hls -f build.tcl); version=$("${{wrap[@]}}" vivado_hls -version 2>/dev/null | head -1)
 elif [ "{tool}" = vitis ] && have vitis_hls; then
@@ -204,6 +224,8 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
             shutil.copytree(spec.project, tmp / "project", ignore=shutil.ignore_patterns("*_prj", "tb_data", "*.log"))
         if spec.kind == "hls":
             _write_hls(tmp, job_id, spec)
+        elif spec.kind == vivado_rtl.KIND:
+            vivado_rtl.write_job(tmp, job_id, spec, _project_of(spec), _prelude(spec, TOOL_MISSING[1]))
         elif spec.kind == "verify":
             options = f" --backend {shlex.quote(_project_of(spec).backend)}"
             if (Path(spec.target) / "byo.json").is_file():  # a model converted with --out: verify on random grid inputs
@@ -233,7 +255,11 @@ def _write_hls(folder: Path, job_id: str, spec: JobSpec) -> None:
     tool_name = {"vitis": "Vitis HLS", "vivado": "Vivado HLS"}[spec.tool]
     (folder / "run.sh").write_text(RUN_HLS.format(job_id=job_id, steps=",".join(spec.steps), model=spec.model,
                                                   tool=spec.tool, tool_name=tool_name, part=spec.part, clock=spec.clock_ns,
-                                                  settings=spec.settings or "", container=spec.container or ""))
+                                                  prelude=_prelude(spec, TOOL_MISSING[0])))
+
+
+def _prelude(spec: JobSpec, missing: str) -> str:
+    return XILINX_PRELUDE.format(settings=spec.settings or "", container=spec.container or "", missing=missing)
 
 
 def _write_vectors(folder: Path, spec: JobSpec, n_events: int = 500) -> int:

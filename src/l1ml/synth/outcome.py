@@ -13,7 +13,7 @@ from dataclasses import dataclass
 OOM_PATTERNS = (re.compile(r'Killed\s+"\$RDI_PROG"'), re.compile(r"Out of memory: Kill(ed)? process"),
                 re.compile(r"std::bad_alloc"), re.compile(r"Exceeded (job|step) memory limit"),  # the last: Slurm's
                 re.compile(r"oom[-_]kill event", re.I))
-TOOL_MISSING = "l1ml: no HLS tool"
+TOOL_MISSING = ("l1ml: no HLS tool", "l1ml: no FPGA tool")  # what run.sh prints when the host lacks the job's tool
 TRANSIENT_SLURM = ("NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "REQUEUED")
 FINAL = ("done", "failed", "out_of_memory", "timeout", "tool_missing", "cancelled", "lost")
 
@@ -38,9 +38,9 @@ def classify(*, exit_code: int | None, log: str, has_report: bool, mem_gb: float
         return Outcome("out_of_memory", f"out of memory at {mem_gb:g} GB: raise --mem or the ReuseFactor")
     if killed_for == "time" or state == "TIMEOUT":
         return Outcome("timeout", f"time limit of {time_limit} reached: raise --time")
-    if TOOL_MISSING in log:
-        line = next(ln for ln in log.splitlines() if TOOL_MISSING in ln)
-        return Outcome("tool_missing", line.strip())
+    missing = next((ln for ln in log.splitlines() if any(mark in ln for mark in TOOL_MISSING)), None)
+    if missing:
+        return Outcome("tool_missing", missing.strip())
     if exit_code != 0:
         return Outcome("failed", _failure(exit_code, log))
     if expects_report and not has_report:

@@ -1,5 +1,6 @@
-"""Reports of the FPGA tools, parsed: HLS C-synthesis (`<top>_csynth.xml` or `.rpt`, Vivado HLS and Vitis HLS)
-and Vivado's `report_utilization` (after logic synthesis, `vivado_synth.rpt`, or later steps).
+"""Reports of the FPGA tools, parsed: HLS C-synthesis (`<top>_csynth.xml` or `.rpt`, Vivado HLS and Vitis HLS),
+Vivado's `report_utilization` (after logic synthesis, `vivado_synth.rpt`, or later steps) and the design summary of
+Vivado's `report_timing_summary` (`vivado_timing.rpt`: worst setup and hold slack, the clocks).
 
 Resources are used/available pairs under one set of names: `lut`, `ff`, `dsp`, `bram_18k`, `uram`
 for C-synthesis (Vivado HLS calls the DSPs `DSP48E`, Vitis HLS `DSP`), and `lut`, `ff`, `dsp`,
@@ -216,6 +217,55 @@ def parse_utilization(path: Path) -> UtilizationResult:
     ramb18 = next((float(table[n][1]) for n in table if n.startswith("RAMB18") and "only" not in n), 0.0)
     return UtilizationResult(str(path), version.group(1) if version else "", device.group(1) if device else "",
                              state.group(1) if state else "", resources, ramb36, ramb18)
+
+
+@dataclass
+class TimingSummary:
+    source: str
+    version: str
+    wns_ns: float | None  # worst negative (setup) slack; None: no constrained path
+    tns_ns: float | None
+    failing_endpoints: int
+    whs_ns: float | None  # worst hold slack
+    clocks: dict[str, float] = field(default_factory=dict)  # clock name -> period (ns)
+
+    @property
+    def met(self) -> bool | None:
+        """Setup timing met (None: nothing was constrained)."""
+        return None if self.wns_ns is None else self.wns_ns >= 0
+
+    def to_dict(self) -> dict:
+        return {"kind": "timing", **asdict(self), "met": self.met}
+
+
+_TIMING_HEADER = re.compile(r"WNS\(ns\)\s+TNS\(ns\)\s+TNS Failing Endpoints.*\n\s*-[- ]*\n(.*)")
+_CLOCK_ROW = re.compile(r"^(\S+)\s+\{[\d. ]+\}\s+([\d.]+)\s+[\d.]+\s*$", re.M)
+
+
+def parse_timing_summary(path: Path) -> TimingSummary:
+    """The 'Design Timing Summary' and 'Clock Summary' of Vivado's report_timing_summary."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as exc:
+        raise L1mlError(f"cannot read the report: {exc}", path=path) from None
+    row = _TIMING_HEADER.search(text)
+    if "report_timing_summary" not in text[:4000] or row is None:
+        raise L1mlError("not a Vivado timing summary report (no Design Timing Summary)", path=path)
+    cells = row.group(1).split()  # WNS TNS failing total WHS THS ... ("inf"/"NA" where nothing is constrained)
+    version = re.search(r"Tool Version\s*:\s*Vivado v\.(\S+)", text)
+    clocks_at = text.find("| Clock Summary")
+    clocks = {m.group(1): float(m.group(2)) for m in _CLOCK_ROW.finditer(text[clocks_at:clocks_at + 4000])} \
+        if clocks_at >= 0 else {}
+    return TimingSummary(str(path), version.group(1) if version else "", _slack(cells[0]), _slack(cells[1]),
+                         int(cells[2]) if cells[2].isdigit() else 0, _slack(cells[4]), clocks)
+
+
+def _slack(cell: str) -> float | None:
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return None if value in (float("inf"), float("-inf")) else value
 
 
 def parse_report(path: Path):

@@ -9,14 +9,16 @@ from pathlib import Path
 from l1ml.config.hw import load_target
 from l1ml.documents import GhdlRun, JobReports, SynthJob, VerifyReport, VerifyVerdict, read
 from l1ml.errors import L1mlError
-from l1ml.synth.reports import parse_report
+from l1ml.synth.reports import parse_report, parse_timing_summary
+from l1ml.synth.vivado_rtl import KIND as VIVADO_RTL
+from l1ml.synth.vivado_rtl import TIMING, UTILIZATION
 
 TOLERANCES = {"clock": 0.01, "latency": 0.02, "interval": 0.02, "resources": 0.10}
 
 
 def collect_reports(job_dir: Path, spec: SynthJob, started: float) -> JobReports:
-    """Reports of a job: C-synthesis XML and Vivado utilisation (hls), the verify report (verify), GHDL's output (ghdl).
-    Only files written after the job started count."""
+    """Reports of a job: C-synthesis XML and Vivado utilisation (hls), the verify report (verify), GHDL's output (ghdl),
+    Vivado's utilisation and timing summary (vivado-rtl). Only files written after the job started count."""
     out = JobReports()
 
     def fresh(path: Path) -> bool:
@@ -28,12 +30,13 @@ def collect_reports(job_dir: Path, spec: SynthJob, started: float) -> JobReports
         if main is not None:
             out.csynth = parse_report(main).to_dict()
             out.found.append(str(main.relative_to(job_dir)))
-        vsynth = project / "vivado_synth.rpt"  # hls4ml's and conifer's vsynth step write it there
-        if fresh(vsynth):
-            out.vsynth = parse_report(vsynth).to_dict()
-            out.found.append(str(vsynth.relative_to(job_dir)))
+        _vivado_reports(job_dir, fresh, out)
         if "csynth" in spec.steps and out.csynth is None:
             out.found = []  # the report that matters is missing
+    elif spec.kind == VIVADO_RTL:
+        _vivado_reports(job_dir, fresh, out)
+        if out.vsynth is None:
+            out.found = []
     elif spec.kind == "verify":
         path = Path(spec.target) / "verify" / "report.json"
         if fresh(path):
@@ -46,6 +49,19 @@ def collect_reports(job_dir: Path, spec: SynthJob, started: float) -> JobReports
             out.ghdl = GhdlRun(events=sum(1 for line in output.read_text().splitlines() if line.strip()))
             out.found.append(str(output.relative_to(job_dir)))
     return out
+
+
+def _vivado_reports(job_dir: Path, fresh, out: JobReports) -> None:
+    """Vivado's utilisation report as `vsynth`, with its timing summary (vivado-rtl jobs write one) under "timing"."""
+    utilization = job_dir / "project" / UTILIZATION  # hls4ml's and conifer's vsynth step and vivado-rtl jobs write it there
+    if not fresh(utilization):
+        return
+    out.vsynth = parse_report(utilization).to_dict()
+    out.found.append(str(utilization.relative_to(job_dir)))
+    timing = job_dir / "project" / TIMING
+    if fresh(timing):
+        out.vsynth["timing"] = parse_timing_summary(timing).to_dict()
+        out.found.append(str(timing.relative_to(job_dir)))
 
 
 def _top_report(paths: list[Path]) -> Path | None:
@@ -71,6 +87,8 @@ def check_budget(kind: str, steps: list[str], csynth: dict | None, hw_target: st
     """The budget comparison of a finished job of `kind` that ran `steps`, with the hw target its project was converted
     for (a name, or None when the project records none)."""
 
+    if kind == VIVADO_RTL:
+        return BudgetCheck([], None, "the budgets are compared with C-synthesis (hls jobs); see Vivado's reports")
     if kind != "hls":
         return BudgetCheck([], None, f"a {kind} job synthesises nothing")
     if not csynth:

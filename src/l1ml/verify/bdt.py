@@ -22,7 +22,7 @@ from l1ml.emulate.bdt import BdtEmulator, Forest
 from l1ml.firmware import ghdl
 from l1ml.firmware.project import GHDL, FirmwareProject, projects_in
 from l1ml.models.bdt import from_booster
-from l1ml.verify.bitexact import Comparison, Sample, compare
+from l1ml.verify.bitexact import Comparison, Sample, compare, pick_events
 from l1ml.verify.report import Check
 from l1ml.verify.subject import Subject, verified_project
 
@@ -97,12 +97,7 @@ def conversion_check(booster, sample: Sample, run) -> Comparison:
 
 def vhdl_check(vhdl: FirmwareProject, sample: Sample, csim_out: np.ndarray, n_events: int, input_type):
     vt = vhdl.input_type
-    # the adversarial events go first (up to half): they are where a difference would show; the rest spread evenly
-    adversarial = np.array([i for name, a, b in sample.blocks if name.startswith("adversarial") for i in range(a, b)],
-                           dtype=np.int64)[: n_events // 2]
-    rest = np.setdiff1d(np.arange(len(sample.x)), adversarial)
-    spread = rest[np.linspace(0, len(rest) - 1, min(n_events - len(adversarial), len(rest))).astype(np.int64)]
-    pick = np.unique(np.concatenate([adversarial, spread]))
+    pick = pick_events(sample, n_events)
     x = input_type.quantize(sample.x[pick])  # what the C-simulation's input conversion made of them
     if not np.array_equal(vt.quantize(x), x):
         return Check("vhdl (GHDL vs C-simulation)", False, {}, f"the VHDL type {vt} cannot hold the firmware inputs")

@@ -68,6 +68,16 @@ class Sample:
         return {name: b - a for name, a, b in self.blocks}
 
 
+def pick_events(sample: Sample, n_events: int) -> np.ndarray:
+    """At most `n_events` indices of the sample for a slow simulator, ascending: the adversarial events first (up to
+    half: they are where a difference would show), the rest spread evenly over the other events."""
+    adversarial = np.array([i for name, a, b in sample.blocks if name.startswith("adversarial") for i in range(a, b)],
+                           dtype=np.int64)[: n_events // 2]
+    rest = np.setdiff1d(np.arange(len(sample.x)), adversarial)
+    spread = rest[np.linspace(0, len(rest) - 1, min(n_events - len(adversarial), len(rest))).astype(np.int64)]
+    return np.unique(np.concatenate([adversarial, spread]))
+
+
 def compare(name: str, got: np.ndarray, expected: np.ndarray, inputs: np.ndarray | None = None, keep: int = 5,
             sample: Sample | None = None, tolerance: float = 0.0) -> Comparison:
     """Events whose outputs differ in any bit (outputs compared as exact float64 values), or by more than `tolerance`."""

@@ -21,6 +21,7 @@ from l1ml.models.bdt import load_booster, xgboost_margin
 from l1ml.quantize.fixedpoint import FixedType, parse_fixed
 from l1ml.runfolder import require_trained
 from l1ml.verify.bdt import bdt_subject
+from l1ml.verify.rtl import add_rtl_check
 from l1ml.verify.subject import RunContext, Subject, verified_project
 
 
@@ -65,11 +66,13 @@ def network_subject(target: Path, project: FirmwareProject, model, input_type: F
     """`quantize_inputs`: the model has no input quantiser of its own, so it is given the inputs as the firmware's
     input type holds them (otherwise it sees the raw values, and its own quantiser must agree with the firmware's)."""
     emulator, note = project.emulator()
-    return Subject(
+    subject = Subject(
         kind="network", target=target, firmware_dir=project.folder, input_type=input_type,
         n_features=int(model.input_shape[-1]), model_name=model_name,
         model_output=(lambda x: _keras_predict(model, input_type.quantize(x))) if quantize_inputs else (lambda x: _keras_predict(model, x)),
         csim_sources=project.csim_sources, emulator=emulator, emulator_note=note)
+    add_rtl_check(subject)  # where the network was converted with --rtl
+    return subject
 
 
 def _keras_predict(model, x: np.ndarray) -> np.ndarray:
