@@ -47,7 +47,7 @@ demo: setup
 	  runs="$$runs $$run"; \
 	done; \
 	$(BIN)/l1ml deliver --list && \
-	echo "emulator-only deliveries (no Vivado here) are in $(CURDIR)/deliveries/" && \
+	echo "deliveries (no Vivado here: the networks as RTL verified with Verilator, the BDT as emulator) are in $(CURDIR)/deliveries/" && \
 	$(BIN)/l1ml estimate $$runs
 
 test: lint

@@ -82,6 +82,12 @@ def _verilog(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test its own cache of synthesis results: a test that needs Yosys to run gets it to run."""
+    monkeypatch.setenv("L1ML_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     """Synthesise a Verilog design once per module: synth(name, text, top, family) -> SynthFigures."""
@@ -217,6 +223,16 @@ def test_missing_files_and_tools_are_user_errors(tmp_path, monkeypatch):
 
 
 @needs_yosys
+def test_the_same_sources_are_synthesised_once_and_a_changed_one_again(tmp_path):
+    first = synthesize_verilog([_verilog(tmp_path / "a", "adder", ADDER)], "adder", "virtexuplus", tmp_path / "w1")
+    again = synthesize_verilog([_verilog(tmp_path / "b", "adder", ADDER)], "adder", "virtexuplus", tmp_path / "w2")
+    assert "from the cache" in again.log.read_text() and "from the cache" not in first.log.read_text()
+    assert (again.lut, again.ff, again.carry, again.logic_depth) == (first.lut, first.ff, first.carry, first.logic_depth)
+    wider = synthesize_verilog([_verilog(tmp_path / "c", "adder", ADDER.replace("W = 8", "W = 9"))], "adder",
+                               "virtexuplus", tmp_path / "w3")
+    assert "from the cache" not in wider.log.read_text() and wider.ff == first.ff + 3
+
+
 def test_a_synthesis_over_its_time_is_stopped(tmp_path):
     src = _verilog(tmp_path, "mul16", MULTIPLIER)
     with pytest.raises(L1mlError, match=r"did not finish in 0\.5 s"):

@@ -14,6 +14,8 @@ statistics (`stat.txt`, `stat.json`) and the longest path (`ltp.txt`); for VHDL 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import re
@@ -28,8 +30,11 @@ from typing import TextIO
 from l1ml.documents import ConvertInfo, Ensemble, read
 from l1ml.errors import L1mlError
 from l1ml.firmware.conifer_project import quiet_conifer
+from l1ml.firmware.csim import cache_root
 
 TIMEOUT_S = 900.0
+SCRIPT_VERSION = 1  # of _yosys_script: a change here makes the cached results of older scripts unused
+CACHED = ("stat.txt", "stat.json", "ltp.txt", "netlist.json")  # a synthesis' results, kept in $L1ML_CACHE/yosys/<key>/
 
 # hw target families (Vivado's names, lower case) by the `synth_xilinx -family` that synthesises for them
 _FAMILIES = {
@@ -120,11 +125,18 @@ def synthesize_verilog(files: list[Path], top: str, family: str, workdir: Path, 
     script.write_text(_yosys_script(files, top, xc, workdir, cwd))
 
     start = time.monotonic()
-    proc = _run(["yosys", "-q", "-l", str(log), "-s", str(script)], cwd=cwd, timeout_s=timeout_s,
-                what=f"Yosys synthesis of '{top}'", path=script)
+    cached = cache_root() / "yosys" / _cache_key(files, top, xc, cwd if cwd != workdir else None)
+    if all((cached / name).is_file() for name in CACHED):
+        for name in CACHED:
+            shutil.copyfile(cached / name, workdir / name)
+        log.write_text(f"l1ml: the same sources were synthesised before: results from the cache {cached}\n")
+    else:
+        proc = _run(["yosys", "-q", "-l", str(log), "-s", str(script)], cwd=cwd, timeout_s=timeout_s,
+                    what=f"Yosys synthesis of '{top}'", path=script)
+        if proc.returncode != 0:
+            raise _yosys_error(files, top, script, log, proc)
+        _into_cache(workdir, cached)
     seconds = time.monotonic() - start
-    if proc.returncode != 0:
-        raise _yosys_error(files, top, script, log, proc)
 
     stat = _read_stat(workdir / "stat.json", log)
     cells = stat["cells"]
@@ -132,6 +144,36 @@ def synthesize_verilog(files: list[Path], top: str, family: str, workdir: Path, 
                         bram_18k=_count(cells, "RAMB18", "FIFO18") + 2 * _count(cells, "RAMB36", "FIFO36"),
                         logic_depth=_logic_depth((workdir / "ltp.txt").read_text()), cells=cells,
                         tool=f"yosys {stat['version']} synth_xilinx -family {xc}", seconds=seconds, log=log)
+
+
+def _cache_key(files: list[Path], top: str, xc: str, data_dir: Path | None) -> str:
+    """What a synthesis' results depend on: the sources, the data files they read, the top, the family, Yosys' version
+    and l1ml's script."""
+    h = hashlib.sha256(f"{SCRIPT_VERSION}\0{_yosys_version()}\0{top}\0{xc}\0{data_dir is not None}\0".encode())
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for f in sorted(p for p in data_dir.rglob("*") if p.is_file()) if data_dir is not None else []:
+        h.update(str(f.relative_to(data_dir)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:32]
+
+
+def _into_cache(workdir: Path, cached: Path) -> None:
+    """Keep a synthesis' results for the same sources (a cache that cannot be written only costs the next run time)."""
+    tmp = cached.with_name(f".{cached.name}.tmp-{os.getpid()}")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name in CACHED:
+            shutil.copyfile(workdir / name, tmp / name)
+        os.replace(tmp, cached)
+    except OSError:
+        pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _yosys_version() -> str:
+    return _run(["yosys", "-V"], cwd=Path.cwd(), timeout_s=30, what="yosys -V", path=Path("yosys")).stdout.strip()
 
 
 def _yosys_script(files: list[Path], top: str, xc: str, workdir: Path, cwd: Path) -> str:
