@@ -170,16 +170,15 @@ def generate(spec_path: Path, out_dir: Path, options: dict) -> dict:
     spec = json.loads(spec_path.read_text())
     inputs, outputs = trace(spec, HWConfig(1, -1, -1))  # pipelined below, by RTLModel
     comb = comb_trace(inputs, outputs, keep_dead_inputs=True)
-    summary = {}
     for flavor in ("verilog", "vhdl"):
         model = RTLModel(comb, options["top"], out_dir / flavor, flavor=flavor, latency_cutoff=options["latency_cutoff"],
                          print_latency=False, part_name=options["part"], clock_period=options["clock_period_ns"],
                          clock_uncertainty=options.get("clock_uncertainty", 0.1))
         model.write()
-        pipe = model._pipe
-        summary = {"latency_cycles": len(pipe.solutions) if pipe is not None else 0,
-                   "reg_bits": int(pipe.reg_bits) if pipe is not None else 0,
-                   "da4ml_lut_estimate": float(comb.cost), "shape": list(comb.shape)}
+    pipe = model._pipe  # the same pipeline for both languages
+    summary = {"latency_cycles": len(pipe.solutions) if pipe is not None else 0,
+               "reg_bits": int(pipe.reg_bits) if pipe is not None else 0,
+               "da4ml_lut_estimate": float(comb.cost), "shape": list(comb.shape)}
     kin, kout = _io_kif(comb)
     summary.update({"format": FORMAT, "top": options["top"], "input_kif": kin, "output_kif": kout,
                     "da4ml_version": _da4ml_version(), "verilator_version": _verilator_version()})
