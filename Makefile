@@ -10,12 +10,12 @@ RTL_STAMP := $(RTL_VENV)/.installed
 APT := g++:g++ make:make ghdl:ghdl yosys:yosys perl:perl
 JOBS ?= $(shell nproc)
 
-.PHONY: help setup rtl-env demo test test-fast bench lint schemas clean
+.PHONY: help setup rtl-env demo test test-fast test-slow bench lint schemas clean
 
 help:
-	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert them to firmware (hls4ml, conifer, da4ml RTL), verify them (C-simulation, GHDL, Verilator), deliver them (emulator and RTL) and estimate their cost (counts, Yosys)"
-	@echo "make test   set up, then run every test"
-	@echo "make bench  generator throughput per process type; emulators, C-simulation, hls4ml and conifer events/s; estimate times"
+	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert them to firmware (hls4ml, conifer, da4ml RTL), verify them (C-simulation, GHDL, Verilator), deliver them (emulator and RTL), estimate their cost (counts, Yosys), all tracked in MLflow with the deliveries in its model registry"
+	@echo "make test   set up, then run every test (those marked slow last, while time allows: make test-slow runs them all)"
+	@echo "make bench  generator throughput per process type; emulators, C-simulation, hls4ml and conifer events/s; estimate times; what MLflow tracking adds to each command"
 
 $(STAMP): pyproject.toml constraints.txt scripts/ensure-apt.sh Makefile
 	@scripts/ensure-apt.sh $(APT)
@@ -48,11 +48,18 @@ demo: setup
 	done; \
 	$(BIN)/l1ml deliver --list && \
 	echo "deliveries (no Vivado here: the networks as RTL verified with Verilator, the BDT as emulator) are in $(CURDIR)/deliveries/" && \
-	$(BIN)/l1ml estimate $$runs
+	$(BIN)/l1ml estimate $$runs && \
+	$(BIN)/l1ml models list && \
+	echo "every step above is tracked in MLflow ($(CURDIR)/runs/mlflow/): open it with $(BIN)/l1ml track ui, then http://127.0.0.1:5000"
 
+# slow tests run last, and start only while pytest has used less than TEST_BUDGET_S (make test stays within 30 minutes)
+TEST_BUDGET_S ?= 1080
 test: lint
 	@scripts/start-slurm.sh || echo "Slurm was not started: the Slurm tests will be skipped" >&2
-	$(BIN)/python -m pytest
+	L1ML_TEST_BUDGET_S=$(TEST_BUDGET_S) $(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
@@ -61,6 +68,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_generate.py
 	$(BIN)/python benchmarks/emulation.py
 	$(BIN)/python benchmarks/estimate.py
+	$(BIN)/python benchmarks/tracking.py
 
 lint: setup
 	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py

@@ -86,6 +86,7 @@ def test_rtl_estimates_rank_the_models_as_the_counts_do(ae_widths, classifiers):
     assert sorted(range(4), key=bops.__getitem__) == sorted(range(4), key=luts.__getitem__), (bops, luts)
 
 
+@pytest.mark.slow  # Yosys maps the whole trained AE: minutes on 2 cores
 def test_rtl_estimate_of_a_converted_run_uses_its_rtl(trained_runs, tmp_path):
     run_dir = copy_run(trained_runs["dense_ae"], tmp_path)
     assert run("convert", run_dir, "--rtl").returncode == 0

@@ -20,7 +20,7 @@ from l1ml import __version__
 from l1ml.errors import L1mlError
 
 EXIT_USER_ERROR = 1
-EXIT_INTERNAL_ERROR = 3
+EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, never a status a pipeline acts on (`l1ml retrain` uses 3 and 4)
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -33,12 +33,26 @@ def cli(debug: bool) -> None:
 
     \b
     Pipeline:  data -> train -> convert -> verify -> synth -> deliver
-    Each step writes a run directory with a manifest.json of what went in.
+    Each step writes a run directory with a manifest.json of what went in,
+    and is tracked in MLflow (track, models: the registry; retrain).
     """
 
 
 def _register() -> None:
-    from l1ml.cli import config_cmd, convert_cmd, data_cmd, deliver_cmd, estimate_cmd, hw_cmd, synth_cmd, train_cmd, verify_cmd
+    from l1ml.cli import (
+        config_cmd,
+        convert_cmd,
+        data_cmd,
+        deliver_cmd,
+        estimate_cmd,
+        hw_cmd,
+        models_cmd,
+        retrain_cmd,
+        synth_cmd,
+        track_cmd,
+        train_cmd,
+        verify_cmd,
+    )
 
     cli.add_command(data_cmd.data)
     cli.add_command(train_cmd.train)
@@ -49,6 +63,9 @@ def _register() -> None:
     cli.add_command(hw_cmd.hw)
     cli.add_command(synth_cmd.synth)
     cli.add_command(deliver_cmd.deliver)
+    cli.add_command(track_cmd.track)
+    cli.add_command(models_cmd.models)
+    cli.add_command(retrain_cmd.retrain)
 
 
 _register()

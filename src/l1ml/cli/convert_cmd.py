@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from l1ml.cli.tracking import start_tracking, track_step, tracking_options
+
 BACKENDS = ["vitis", "vivado", "xilinxhls", "vhdl"]
 
 
@@ -24,9 +26,11 @@ BACKENDS = ["vitis", "vivado", "xilinxhls", "vhdl"]
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder for your own model (required with it).")
 @click.option("--rtl", is_flag=True, help="Networks: also write firmware/rtl/, da4ml's Verilog and VHDL of the same arithmetic "
               "(verified with Verilator by `l1ml verify`).")
+@tracking_options
 def convert(run_dir: str | None, target: str | None, backend: str | None, reuse_factor: int | None, keras: str | None,
             weights: str | None, xgboost_model: str | None, conifer_model: str | None, input_type: str | None,
-            score_type: str | None, clock_ns: float | None, out: str | None, rtl: bool) -> None:
+            score_type: str | None, clock_ns: float | None, out: str | None, rtl: bool, tracking_uri: str | None,
+            no_tracking: bool) -> None:
     """Write the firmware project of RUN_DIR under RUN_DIR/firmware/<backend>/ (hls4ml for networks, conifer for BDTs),
     or of a model trained elsewhere (--keras, --xgboost or --conifer, with --out DIR) under DIR/firmware/<backend>/.
 
@@ -44,10 +48,12 @@ def convert(run_dir: str | None, target: str | None, backend: str | None, reuse_
             raise click.UsageError("--weights and --reuse-factor go with --keras")
         if score_type and keras:
             raise click.UsageError("--score-type goes with --xgboost or --conifer")
+        start_tracking(tracking_uri, no_tracking, target=out)
         for folder in _convert_own(keras, weights, xgboost_model, conifer_model, Path(out), input_type=input_type,
                                    score_type=score_type, target=target or "vu13p", backend=backend,
                                    reuse_factor=reuse_factor or 1, clock_ns=clock_ns, rtl=rtl):
             click.echo(str(folder))
+        track_step("convert", out, tracking_uri, no_tracking)
         return
     if not run_dir:
         raise click.UsageError("give a training run folder, or your own model with --keras, --xgboost or --conifer and --out DIR")
@@ -55,7 +61,10 @@ def convert(run_dir: str | None, target: str | None, backend: str | None, reuse_
         raise click.UsageError("--weights, --input-type, --score-type, --clock and --out go with --keras, --xgboost or --conifer")
     from l1ml.firmware.convert import convert_run
 
+    start_tracking(tracking_uri, no_tracking, target=run_dir)
+
     result = convert_run(run_dir, target=target, backend=backend, reuse_factor=reuse_factor, rtl=rtl)
+    track_step("convert", run_dir, tracking_uri, no_tracking)
     for folder in result.project if isinstance(result.project, list) else [result.out_dir]:
         click.echo(str(folder))
     if result.rtl_dir is not None:

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from l1ml.cli.tracking import runs_root_of_run, start_tracking, track_delivery, tracking_options
+
 EXIT_REFUSED = 6  # the gate refused, or a package's emulator failed its test vectors
 EXIT_CHECK_FAILED = 7  # --check found a changed, missing or extra file
 
@@ -23,8 +25,9 @@ EXIT_CHECK_FAILED = 7  # --check found a changed, missing or extra file
               help="Test events per sample in the test vectors (the adversarial events of verify are added).")
 @click.option("--check", "check_mode", is_flag=True, help="Check the package TARGET (folder or .tar.gz) against its manifest.")
 @click.option("--list", "list_mode", is_flag=True, help="List the delivered versions (of model TARGET, if given) with their status.")
+@tracking_options
 def deliver(target: str | None, version: str | None, out: str, no_synthesis: bool, test_events: int, check_mode: bool,
-            list_mode: bool) -> None:
+            list_mode: bool, tracking_uri: str | None, no_tracking: bool) -> None:
     """Deliver the run TARGET as deliveries/<model>/<version>/: HLS project and IP (and RTL, if converted with --rtl),
     CMSSW emulator, test vectors, scaling, thresholds and a manifest, only if it passed `l1ml verify` unchanged since
     (its RTL too) and its synthesis is within the hw target's budgets (or --no-synthesis). Prints the package folder.
@@ -48,6 +51,7 @@ def deliver(target: str | None, version: str | None, out: str, no_synthesis: boo
     from l1ml.deliver.package import DeliverOptions
     from l1ml.deliver.package import deliver as run
 
+    start_tracking(tracking_uri, no_tracking, runs_root=runs_root_of_run(target), registry=True)
     options = DeliverOptions(version=version, out=Path(out), synthesis=not no_synthesis, test_events=test_events)
     try:
         delivery = run(target, options, log=lambda m: click.echo(m, err=True))
@@ -58,6 +62,7 @@ def deliver(target: str | None, version: str | None, out: str, no_synthesis: boo
     click.echo(f"delivered {m.model} {m.version} ({kind_label(m)}) in {delivery.seconds:.0f} s "
                f"(emulator built and checked in {m.emulator['self_test']['seconds']:.0f} s): {len(m.files)} files, "
                f"{delivery.size_mb:.1f} MB; archive {delivery.archive}", err=True)
+    track_delivery(delivery.path, target, tracking_uri, no_tracking)
     click.echo(str(delivery.path.resolve()))
 
 

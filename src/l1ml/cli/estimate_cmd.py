@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from l1ml.cli.tracking import start_tracking, track_step, tracking_options
+
 COLUMNS = ("METHOD", "OPERATIONS", "LUT", "FF", "DSP", "CARRY", "BOPs", "DEPTH", "LATENCY", "% DEVICE", "BUDGET")
 
 
@@ -12,7 +14,9 @@ COLUMNS = ("METHOD", "OPERATIONS", "LUT", "FF", "DSP", "CARRY", "BOPs", "DEPTH",
 @click.option("--target", "hw_target", help="FPGA target (name from `l1ml hw list` or YAML path) [default: the one converted for, else vu13p].")
 @click.option("--json", "as_json", is_flag=True, help="Print estimate.json itself (a list of them for several folders), and nothing else on stdout.")
 @click.option("--counts-only", is_flag=True, help="Only the exact operation counts (no RTL or BDT synthesis).")
-def estimate(targets: tuple[str, ...], hw_target: str | None, as_json: bool, counts_only: bool) -> None:
+@tracking_options
+def estimate(targets: tuple[str, ...], hw_target: str | None, as_json: bool, counts_only: bool, tracking_uri: str | None,
+             no_tracking: bool) -> None:
     """Estimate the firmware cost of TARGET (a training run, or a model converted with --out) without Vivado.
 
     Writes TARGET/estimate/estimate.json and prints a table of each method's figures, then the path of the file.
@@ -24,9 +28,13 @@ def estimate(targets: tuple[str, ...], hw_target: str | None, as_json: bool, cou
     from l1ml.estimate.run import OUT_DIR, REPORT
     from l1ml.estimate.run import estimate as run
 
+    for t in targets:
+        start_tracking(tracking_uri, no_tracking, target=t)
     reports = [run(t, hw_target=hw_target, methods=("counts",) if counts_only else ("counts", "rtl", "bdt"),
                    log=lambda message: click.echo(message, err=True)) for t in targets]
     paths = [Path(t) / OUT_DIR / REPORT for t in targets]
+    for t in targets:
+        track_step("estimate", t, tracking_uri, no_tracking)
     if as_json:
         texts = [p.read_text() for p in paths]
         click.echo(texts[0] if len(texts) == 1 else json.dumps([json.loads(t) for t in texts], indent=2) + "\n", nl=False)

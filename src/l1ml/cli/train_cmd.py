@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import click
 
+from l1ml.cli.tracking import runs_root_of_run, start_tracking, track_step, tracking_options
+
 
 @click.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--resume", "resume", type=click.Path(file_okay=False), help="Continue an interrupted run from its last checkpoint.")
 @click.option("--runs", "runs_root", default="runs", show_default=True, type=click.Path(file_okay=False), help="Root of run directories.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def train(config: str, resume: str | None, runs_root: str, quiet: bool) -> None:
+@tracking_options
+def train(config: str, resume: str | None, runs_root: str, quiet: bool, tracking_uri: str | None, no_tracking: bool) -> None:
     """Train the model of CONFIG (autoencoder, VAE encoder or BDT), float and quantised, and set thresholds.
 
     The last line printed is the run directory.
@@ -18,11 +21,14 @@ def train(config: str, resume: str | None, runs_root: str, quiet: bool) -> None:
     from l1ml.cli.progress import Display
     from l1ml.train.run import train as run
 
+    root = runs_root_of_run(resume) if resume else runs_root
+    start_tracking(tracking_uri, no_tracking, runs_root=root)
     with Display(quiet) as display:
         result = run(config, resume=resume, runs_root=runs_root, log=display.log,
                      progress=_epoch_bars(display) if display.live else None)
         _summary(display.log, result.metrics, result.seconds)
         display.log(f"plots: {', '.join(str(p) for p in result.plots)}")
+    track_step("train", result.run_dir, tracking_uri, no_tracking, runs_root=root)
     click.echo(str(result.run_dir))
 
 

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from l1ml.cli.tracking import start_tracking, track_step, tracking_options
+
 EXIT_VERIFY_FAILED = 4
 
 
@@ -17,8 +19,9 @@ EXIT_VERIFY_FAILED = 4
 @click.option("--random", "random_n", type=click.IntRange(min=1), help="Converted models only: N random inputs over the input type's range.")
 @click.option("--min-events", type=click.IntRange(min=0), help="Fill the sample with random grid inputs up to this [default: verify.min_events].")
 @click.option("--threads", type=click.IntRange(min=1), help="C-simulation and emulator threads [default: every core].")
+@tracking_options
 def verify(target: str, backend: str | None, events: int | None, data: str | None, random_n: int | None,
-           min_events: int | None, threads: int | None) -> None:
+           min_events: int | None, threads: int | None, tracking_uri: str | None, no_tracking: bool) -> None:
     """Compile the firmware of TARGET (a training run, or a model converted with --out) with g++ and check it.
 
     Writes TARGET/verify/report.json and plots. Exit status 0 only if every check passed, 4 if a check failed.
@@ -29,6 +32,7 @@ def verify(target: str, backend: str | None, events: int | None, data: str | Non
     from l1ml.verify.run import VerifyOptions
     from l1ml.verify.run import verify as run
 
+    start_tracking(tracking_uri, no_tracking, target=target)
     options = VerifyOptions(backend=backend, events=events, data=Path(data) if data else None, random=random_n,
                             min_events=min_events, threads=threads)
     with Display() as display:
@@ -39,6 +43,7 @@ def verify(target: str, backend: str | None, events: int | None, data: str | Non
             display.log(line)
         if report.plots:
             display.log(f"plots: {', '.join(str(p) for p in report.plots)}")
+    track_step("verify", target, tracking_uri, no_tracking)
     click.echo(str(Path(target) / "verify" / "report.json"))
     if not report.passed:
         click.echo(f"verification FAILED: {', '.join(report.failed)}", err=True)

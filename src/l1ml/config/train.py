@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, SerializerFunctionWrapHandler, ValidationInfo, field_validator, model_serializer, model_validator
 
 from l1ml.config.hw import list_targets
 from l1ml.config.loader import StrictModel
@@ -160,6 +160,65 @@ class FirmwareConfig(StrictModel):
         return v
 
 
+#: What `promotion.limits` can bound, and where an estimate gives it: a field of EstimateFigures, or a key of its details.
+COST_FIGURES = {"lut": "lut", "ff": "ff", "dsp": "dsp", "bram_18k": "bram_18k", "latency_cycles": "latency_cycles",
+                "latency_ns": "latency_ns", "bops": "bops", "multiplications": "details.multiplications",
+                "adders": "details.adders", "comparators": "details.comparators_total"}
+
+
+class CostLimits(StrictModel):
+    """Upper bounds on what `l1ml estimate` gives (each checked against every method that gives it)."""
+
+    lut: int | None = Field(None, ge=0)
+    ff: int | None = Field(None, ge=0)
+    dsp: int | None = Field(None, ge=0)
+    bram_18k: int | None = Field(None, ge=0)
+    latency_cycles: int | None = Field(None, ge=0)
+    latency_ns: float | None = Field(None, ge=0)
+    bops: int | None = Field(None, ge=0, description="bit operations (networks, counts method)")
+    multiplications: int | None = Field(None, ge=0, description="networks, counts method")
+    adders: int | None = Field(None, ge=0, description="counts method")
+    comparators: int | None = Field(None, ge=0, description="BDTs, counts method")
+
+    def given(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class Promotion(StrictModel):
+    """`l1ml retrain`: when a challenger trained on new data replaces the champion. Both are scored by their firmware
+    (bit-exact emulators) on the same new test events, each with its threshold for `rate_khz` set on the new background.
+    The outcome is `refused` if the challenger's verify failed (`require_verify`) or its cost is over `budget`; else
+    `keep champion` if any signal's efficiency drops by more than its tolerance, or no chosen signal improves by
+    `min_significance` sigma (sigma = sqrt(err_champion**2 + err_challenger**2), binomial errors); else `promote`."""
+
+    rate_khz: float = Field(gt=0, description="the target rate the efficiencies are compared at; one of evaluation.rates_khz")
+    signals: list[str] | None = Field(None, min_length=1, description="signals that must improve; default: all of data.signals")
+    improve_on: Literal["any", "all"] = Field("any", description="promote when any (or all) of `signals` improve significantly")
+    min_significance: float = Field(2.0, ge=0, description="improvement needed, in sigma of the efficiency difference")
+    tolerance: float = Field(0.02, ge=0, le=1, description="largest efficiency loss allowed for any signal of data.signals (absolute)")
+    tolerance_per_signal: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict, description="per-signal overrides of `tolerance`")
+    require_verify: bool = Field(True, description="refuse a challenger whose `l1ml verify` failed")
+    budget: Literal["estimate", "synthesis", "none"] = Field(
+        "estimate", description="estimate: `l1ml estimate` (estimate_methods) within the hw target and `limits`; "
+                                "synthesis: a finished HLS synthesis of the challenger's firmware within the hw target's budgets")
+    estimate_methods: list[Literal["counts", "rtl", "bdt"]] = Field(
+        default_factory=lambda: ["counts"], min_length=1,
+        description="counts: exact operation counts (instant); rtl (networks) / bdt (BDTs): Yosys synthesis of the RTL/VHDL")
+    limits: CostLimits = Field(default_factory=CostLimits, description="upper bounds on the estimate's figures")
+
+    def tolerance_for(self, signal: str) -> float:
+        return self.tolerance_per_signal.get(signal, self.tolerance)
+
+    @model_validator(mode="after")
+    def _budget_comparable(self) -> Promotion:
+        if self.budget == "estimate" and set(self.estimate_methods) == {"counts"} and not self.limits.given():
+            raise ValueError("the counts method gives operation counts, not resources, so nothing would be compared with "
+                             "a budget: give promotion.limits (e.g. bops, multiplications, comparators), add rtl or bdt to "
+                             "promotion.estimate_methods, or set promotion.budget: none")
+        return self
+
+
 class TrainConfig(StrictModel):
     """`l1ml train` config."""
 
@@ -172,6 +231,35 @@ class TrainConfig(StrictModel):
     evaluation: Evaluation
     firmware: FirmwareConfig = FirmwareConfig()
     verify: VerifyConfig = VerifyConfig()
+    promotion: Promotion | None = Field(None, description="the rule of `l1ml retrain` (champion against challenger)")
+
+    @field_validator("promotion")
+    @classmethod
+    def _promotion_fits(cls, v: Promotion | None, info: ValidationInfo) -> Promotion | None:
+        if v is None:
+            return v
+        if "evaluation" in info.data and not any(abs(v.rate_khz - r) < 1e-9 for r in info.data["evaluation"].rates_khz):
+            rates = ", ".join(f"{r:g}" for r in info.data["evaluation"].rates_khz)
+            raise ValueError(f"promotion.rate_khz {v.rate_khz:g} is not one of evaluation.rates_khz ({rates})")
+        if "data" in info.data:
+            known = info.data["data"].signals
+            for key, names in (("signals", v.signals or []), ("tolerance_per_signal", list(v.tolerance_per_signal))):
+                unknown = [n for n in names if n not in known]
+                if unknown:
+                    raise ValueError(f"promotion.{key}: {unknown[0]!r} is not one of data.signals ({', '.join(known)})")
+        if "model" in info.data:
+            wrong = "rtl" if isinstance(info.data["model"], BdtModel) else "bdt"
+            if wrong in v.estimate_methods:
+                raise ValueError(f"promotion.estimate_methods: {wrong!r} does not apply to this model (rtl: networks, bdt: BDTs)")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _without_absent_promotion(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # `promotion: None` is left out, so a config without the section dumps (and hashes: train.run.config_hash) as before it existed
+        data = handler(self)
+        if self.promotion is None:
+            data.pop("promotion", None)
+        return data
 
     @model_validator(mode="after")
     def _network_only(self) -> TrainConfig:

@@ -75,6 +75,29 @@ def save_result(db, job_dir: Path, result: SynthResult) -> None:
     """result.json in the job folder (atomically: the local queue reads it to recover), then the database."""
     result.write(job_dir / "result.json")
     db.record(result.id, result)
+    track_job(job_dir)
+
+
+def track_job(job_dir: Path) -> None:
+    """Log the ended job into its own MLflow store (`<job>/mlflow/`: batch nodes have no network; `l1ml track sync`
+    copies it on). Never raises: the job's outcome is recorded already and stays what it is."""
+    from l1ml.track.store import local_uri, tracking_off
+
+    if tracking_off():
+        return
+    try:
+        from l1ml.track.log import track
+        from l1ml.track.records import for_step
+
+        track(lambda: for_step("synth", job_dir), local_uri(Path(job_dir) / "mlflow"), warn=_warn)
+    except Exception as exc:  # noqa: BLE001 - tracking never changes how a job ended
+        _warn(f"warning: job {Path(job_dir).name} not tracked ({type(exc).__name__}: {exc})")
+
+
+def _warn(message: str) -> None:
+    """On stderr: the runner's goes to the job's runner.log; Slurm and HTCondor results are saved by `l1ml synth
+    status`/`wait`, whose stdout is their table or JSON."""
+    print(message, file=sys.stderr)
 
 
 def finish(job_dir: Path, spec: SynthJob, *, exit_code: int | None, killed_for: str | None, peak_bytes: int | None,

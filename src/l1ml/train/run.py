@@ -37,7 +37,7 @@ from l1ml.quantize.fixedpoint import FixedType
 from l1ml.quantize.normalisation import Normalisation
 from l1ml.quantize.qkeras_types import qkeras_type
 from l1ml.runfolder import RUN, end_run, events_file, read_state, record_inputs, start_run
-from l1ml.runs import write_manifest
+from l1ml.runs import write_json_atomic, write_manifest
 
 if TYPE_CHECKING:
     from l1ml.train.network import EpochProgress
@@ -204,6 +204,7 @@ def _train_bdt(cfg: TrainConfig, data: TrainingData, run_dir: Path):
     x, y = labelled(data.background.train, trained_on.train)
     x_val, y_val = labelled(data.background.validation, trained_on.validation)
     booster, history = bdt.train(cfg.model, x, y, x_val, y_val, cfg.seed)
+    write_json_atomic(run_dir / "checkpoints" / "bdt" / "history.json", history)  # per round, as networks keep per epoch
     input_type, score_type = bdt.choose_types(cfg.model, x, max_abs_score(from_booster(booster)))
     outputs = bdt.save(booster, run_dir / "model", input_type, score_type, cfg.model, data.features)
     firmware = bdt.firmware_emulator(booster, input_type, score_type)
