@@ -13,9 +13,9 @@ JOBS ?= $(shell nproc)
 .PHONY: help setup rtl-env demo test test-fast test-slow bench lint schemas clean
 
 help:
-	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert them to firmware (hls4ml, conifer, da4ml RTL), verify them (C-simulation, GHDL, Verilator), deliver them (emulator and RTL), estimate their cost (counts, Yosys), all tracked in MLflow with the deliveries in its model registry"
+	@echo "make demo   set up, generate and inspect the demo L1 events, train the demo AE, VAE encoder and BDT, convert them to firmware (hls4ml, conifer, da4ml RTL), verify them (C-simulation, GHDL, Verilator), deliver them (emulator and RTL), estimate their cost (counts, Yosys), search the BDT's hyperparameters (4 trials as local jobs, its Pareto front), all tracked in MLflow with the deliveries in its model registry"
 	@echo "make test   set up, then run every test (those marked slow last, while time allows: make test-slow runs them all)"
-	@echo "make bench  generator throughput per process type; emulators, C-simulation, hls4ml and conifer events/s; estimate times; what MLflow tracking adds to each command"
+	@echo "make bench  generator throughput per process type; emulators, C-simulation, hls4ml and conifer events/s; estimate times; what MLflow tracking adds to each command; what steering a search costs per trial, and a 12-trial AE search"
 
 $(STAMP): pyproject.toml constraints.txt scripts/ensure-apt.sh Makefile
 	@scripts/ensure-apt.sh $(APT)
@@ -50,6 +50,8 @@ demo: setup
 	echo "deliveries (no Vivado here: the networks as RTL verified with Verilator, the BDT as emulator) are in $(CURDIR)/deliveries/" && \
 	$(BIN)/l1ml estimate $$runs && \
 	$(BIN)/l1ml models list && \
+	study=$$($(BIN)/l1ml search configs/search/bdt_demo.yaml) && \
+	$(BIN)/l1ml search report "$$study" --mark "$${runs##* }" && \
 	echo "every step above is tracked in MLflow ($(CURDIR)/runs/mlflow/): open it with $(BIN)/l1ml track ui, then http://127.0.0.1:5000"
 
 # slow tests run last, and start only while pytest has used less than TEST_BUDGET_S (make test stays within 30 minutes)
@@ -69,6 +71,7 @@ bench: setup
 	$(BIN)/python benchmarks/emulation.py
 	$(BIN)/python benchmarks/estimate.py
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/search.py --ae
 
 lint: setup
 	$(BIN)/ruff check src tests firmware_tests benchmarks conftest.py

@@ -142,6 +142,19 @@ def test_condor_submit_description(tmp_path):
         flavour_for(30 * 24 * 3600)
 
 
+def test_condor_end_reasons_memory_wall_time_and_cancel():
+    """What ended a removed or held job, from its ClassAd: a wall-time policy is a timeout (a search resumes the trial)."""
+    from l1ml.synth.condor import killed_for_of
+
+    cern = "Job removed by SYSTEM_PERIODIC_REMOVE due to wall time exceeded allowed max."
+    assert killed_for_of({"JobStatus": 3, "RemoveReason": cern}) == "time"
+    assert killed_for_of({"JobStatus": 5, "HoldReasonCode": 3, "HoldReason": "The job exceeded MaxRuntime of 600 s"}) == "time"
+    assert killed_for_of({"JobStatus": 5, "HoldReasonCode": 34, "HoldReason": "memory usage exceeded request_memory"}) == "memory"
+    assert killed_for_of({"JobStatus": 3, "RemoveReason": "via condor_rm (by user alice)"}) == "cancel"
+    assert killed_for_of({"JobStatus": 5, "HoldReasonCode": 13, "HoldReason": "Error from starter"}) is None
+    assert killed_for_of({"JobStatus": 4}) is None
+
+
 @pytest.mark.skipif(shutil.which("condor_submit") is None, reason="HTCondor is not installed here (condor_submit missing)")
 def test_condor_runs_a_verify_job(bdt_dir, db):
     from l1ml.synth.queue import wait

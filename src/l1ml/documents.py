@@ -382,7 +382,7 @@ class NormalisationRecord(Document):
 # ------------------------------------------------------------------------------------------------ synthesis jobs
 
 
-JobKind = Literal["hls", "verify", "ghdl", "vivado-rtl"]
+JobKind = Literal["hls", "verify", "ghdl", "vivado-rtl", "trial"]
 Step = Literal["csynth", "cosim", "export", "vsynth"]
 
 
@@ -395,6 +395,8 @@ class JobExtra(BaseModel):
     partition: str | None = None
     account: str | None = None
     random_events: int = 20000
+    resume: bool = False  # trial jobs: continue the trial's training run from its last checkpoint
+    signal_before_s: int | None = None  # trial jobs: SIGTERM this long before the wall time (Slurm --signal)
 
 
 class JobSpec(BaseModel):
@@ -607,6 +609,90 @@ class VectorsInfo(Document):
 # ------------------------------------------------------------------------------------------------ reading
 
 
+# ------------------------------------------------------------------------------------------------ searches
+
+
+class SearchStudy(Document):
+    """`search.json` of a study folder (`runs/search/<name>/`): what the search is, so that the same command started
+    again re-attaches to it, and where its Optuna storage is."""
+
+    format: Literal["l1ml-search/1"] = "l1ml-search/1"
+    name: str
+    created: str
+    config_path: str  # the search config as given
+    config_hash: str  # SHA-256 of the validated config: a different config is refused, not mixed into the study
+    storage: str  # Optuna's RDB URL
+    backend: str  # local, slurm, condor
+    segments: list[str]  # one Optuna study each ("<name>/<segment>"); ["all"] when the config has no segments
+    directions: list[Literal["maximize", "minimize"]]
+    objectives: list[str]  # labels, in the order of the values
+    trials: int  # per study: the budget's, or the last --trials given
+    data_source: str  # data.events of the config, absolute (what `l1ml search export` writes for a study without segments)
+
+
+class TrialSpec(Document):
+    """`trial.json` of a trial folder: which trial it is and what its job computes (the trial folder stands alone: its
+    job needs nothing else of the study)."""
+
+    format: Literal["l1ml-search-trial-spec/1"] = "l1ml-search-trial-spec/1"
+    study: str
+    segment: str
+    number: int
+    params: Info
+    objectives: list[Info]  # config.search.Objective, validated where the trial reads them
+    constraints: Info  # config.search.Constraints
+    signals: list[str]  # data.signals of the trial's config
+
+
+class TrialResult(Document):
+    """`result.json` of a trial folder, written by the trial job: its objective values and constraint values
+    (<= 0: met), from the training run's metrics and `l1ml estimate`."""
+
+    format: Literal["l1ml-search-trial/1"] = "l1ml-search-trial/1"
+    segment: str
+    number: int
+    run_dir: str
+    values: list[float]
+    constraints: list[float]  # each <= 0 when met (Optuna's convention)
+    feasible: bool
+    figures: dict[str, float | None]  # every physics and cost figure the objectives could use
+    seconds: dict[str, float]  # train, convert, estimate
+    resumed: int  # how many times the training run was resumed
+
+
+class TrialRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    segment: str
+    number: int
+    state: str  # COMPLETE, FAIL, RUNNING, WAITING (Optuna), or "queued" before its job started
+    params: Info
+    values: list[float] | None = None
+    feasible: bool | None = None
+    on_front: bool = False
+    job: str | None = None
+    job_state: str | None = None
+    wall_s: float | None = None  # summed over the trial's jobs
+    resumes: int = 0
+    reason: str | None = None  # why it failed
+    run_dir: str | None = None
+    verify: bool | None = None  # `l1ml verify` of a front member passed
+    base: bool = False  # the config as written
+
+
+class SearchStatus(Document):
+    """`status.json` of a study folder: every trial of every segment (what `l1ml search status --json` prints)."""
+
+    format: Literal["l1ml-search-status/1"] = "l1ml-search-status/1"
+    name: str
+    created: str
+    objectives: list[str]
+    directions: list[str]
+    trials_per_segment: int
+    finished: bool
+    trials: list[TrialRow]
+    steering: dict[str, float] = Field(default_factory=dict)  # seconds the steering spent: ask, submit, result, tell, refresh; told
+
+
 def read(path: str | Path, model: type[D], what: str | None = None, again: str | None = None) -> D:
     """Read and validate a document; every way it can be wrong is one L1mlError naming the file (and key) and, if given,
     what makes the document `again` (without it, an older one is to be made again with this l1ml)."""
@@ -668,6 +754,10 @@ DOCUMENTS: dict[str, type[Document]] = {
     "delivery-record": DeliveryRecord,
     "test-vectors": VectorsInfo,
     "estimate": EstimateReport,
+    "search": SearchStudy,
+    "search-trial-spec": TrialSpec,
+    "search-trial": TrialResult,
+    "search-status": SearchStatus,
 }
 
 

@@ -35,6 +35,7 @@ def cli(debug: bool) -> None:
     Pipeline:  data -> train -> convert -> verify -> synth -> deliver
     Each step writes a run directory with a manifest.json of what went in,
     and is tracked in MLflow (track, models: the registry; retrain).
+    search: hyperparameter searches, each trial a job.
     """
 
 
@@ -48,6 +49,7 @@ def _register() -> None:
         hw_cmd,
         models_cmd,
         retrain_cmd,
+        search_cmd,
         synth_cmd,
         track_cmd,
         train_cmd,
@@ -66,6 +68,7 @@ def _register() -> None:
     cli.add_command(track_cmd.track)
     cli.add_command(models_cmd.models)
     cli.add_command(retrain_cmd.retrain)
+    cli.add_command(search_cmd.search)
 
 
 _register()

@@ -19,8 +19,9 @@ def config() -> None:
 def check(kind: str, file: str) -> None:
     """Validate FILE as a KIND config and print it with every default filled in.
 
-    A train config is also checked against the files it names: the samples of its data config or event file, the
-    trigger rates its test background resolves, a target given by path.
+    A train (or search) config is also checked against the files it names: the samples of its data config or event
+    file, the trigger rates its test background resolves, a target given by path; a search config's every range end
+    and choice must make a valid train config.
     """
     from l1ml.config.loader import load_config
 
@@ -30,10 +31,15 @@ def check(kind: str, file: str) -> None:
         from l1ml.data.processes import check_processes
 
         check_processes(model, file)
-    if kind == "train":
+    if kind in ("train", "search"):
         from l1ml.config.checks import check_train_config
 
         warnings = check_train_config(model, file)
+    if kind == "search":
+        from l1ml.config.loader import load_yaml
+        from l1ml.config.search import check_space
+
+        check_space(load_yaml(file)[1], model, file)
     click.echo(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False).rstrip())
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)

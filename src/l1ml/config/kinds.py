@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from l1ml.config.data import DataConfig
 from l1ml.config.hw import HwTarget
+from l1ml.config.search import SearchConfig
 from l1ml.config.train import TrainConfig
 from l1ml.errors import L1mlError
 
@@ -16,6 +17,7 @@ KINDS: dict[str, type[BaseModel]] = {
     "data": DataConfig,
     "hw": HwTarget,
     "train": TrainConfig,
+    "search": SearchConfig,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -37,3 +38,17 @@ BdtInputTypeStr = Annotated[str, AfterValidator(_check_bdt_input)]
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=64)]
 """A name used in file and directory names: letters, digits, '_', '.', '-', starting with a letter."""
+
+
+def parse_duration(text: str) -> int:
+    """'8h', '90m', '1d', '3600' (s), '2:30:00' -> seconds."""
+    text = str(text).strip()
+    if ":" in text:
+        parts = [int(p) for p in text.split(":")]
+        while len(parts) < 3:
+            parts.insert(0, 0)
+        return parts[0] * 3600 + parts[1] * 60 + parts[2]
+    m = re.fullmatch(r"([\d.]+)\s*([smhd]?)", text, re.I)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (examples: 8h, 90m, 2:30:00)")
+    return int(float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()])

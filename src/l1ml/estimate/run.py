@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from l1ml.config.hw import HwTarget, load_target
+from l1ml.config.train import COST_FIGURES
 from l1ml.documents import EmulatorSpec, Ensemble, EstimateFigures, EstimateReport, read
 from l1ml.errors import L1mlError
 from l1ml.estimate import bdt_method, rtl_method
@@ -203,3 +204,11 @@ def _source(ctx: Context, others: list[FirmwareProject]) -> dict:
         "sha256": sha256_file(file) if file.is_file() else None,
         "other_projects": [str(p.folder) for p in others],
     }
+
+
+def figure(figures: EstimateFigures, key: str) -> float | None:
+    """The figure `key` of COST_FIGURES (the keys of `promotion.limits`) in what a method found (None: the method does not
+    give it)."""
+    where = COST_FIGURES[key]
+    value = figures.details.get(where.removeprefix("details.")) if where.startswith("details.") else getattr(figures, where)
+    return None if value is None else float(value)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from l1ml.config.train import COST_FIGURES, Promotion
+from l1ml.config.train import Promotion
 from l1ml.documents import EstimateFigures
 from l1ml.errors import L1mlError
+from l1ml.estimate.run import figure
 from l1ml.retrain.document import Gate
 from l1ml.runs import tree_hash
 from l1ml.verify.subject import verified_project
@@ -48,13 +49,6 @@ def judge_estimate(methods: dict[str, EstimateFigures], failed: dict[str, str], 
     if unknown or not within:
         return Gate(ok=None, summary="; ".join(unknown) or "no method compared the cost with the hw target", details=details)
     return Gate(ok=True, summary="; ".join(within), details=details)
-
-
-def figure(figures: EstimateFigures, key: str) -> float | None:
-    """The figure `key` of `promotion.limits` in what a method found (None: the method does not give it)."""
-    where = COST_FIGURES[key]
-    value = figures.details.get(where.removeprefix("details.")) if where.startswith("details.") else getattr(figures, where)
-    return None if value is None else float(value)
 
 
 def synthesis_gate(run_dir: Path, db=None) -> Gate:

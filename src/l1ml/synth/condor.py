@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -105,9 +106,7 @@ class CondorBackend:
             self.db.update(job.id, state="running", started=time.time(), host=str(ad.get("RemoteHost", "")))
         if status not in (3, 4, 5):  # removed, completed, held
             return
-        killed_for = "cancel" if status == 3 else None
-        if status == 5 and int(ad.get("HoldReasonCode", 0)) in MEMORY_HOLD_CODES:
-            killed_for = "memory"
+        killed_for = killed_for_of(ad)
         try:
             result = finish(Path(job.job_dir), read_job(job.job_dir), exit_code=_exit_code(ad), killed_for=killed_for,
                             peak_bytes=None, started=job.started or job.submitted)
@@ -145,6 +144,23 @@ class CondorBackend:
             return None
         self.cancel(job)
         return f"removed HTCondor job {job.backend_id}"
+
+
+# What pools write when a job's wall time ran out: CERN's "Job removed by SYSTEM_PERIODIC_REMOVE due to wall time
+# exceeded", MaxRuntime/MaxWallTime policies, "maximum run time"
+WALL_TIME_REASON = re.compile(r"wall ?time|max(imum)?[ _]?(run ?time|wall)|run ?time (limit|exceeded)", re.I)
+
+
+def killed_for_of(ad: dict) -> str | None:
+    """Why HTCondor ended a removed (3) or held (5) job: memory (its hold codes), time (a wall-time policy: the job got
+    SIGTERM first, and a search resumes it), or a cancel (removed by someone)."""
+    status = int(ad.get("JobStatus", 0))
+    reason = f"{ad.get('RemoveReason', '')} {ad.get('HoldReason', '')}"
+    if status == 5 and int(ad.get("HoldReasonCode", 0)) in MEMORY_HOLD_CODES:
+        return "memory"
+    if status in (3, 5) and WALL_TIME_REASON.search(reason):
+        return "time"
+    return "cancel" if status == 3 else None
 
 
 def _run(cmd: list[str], timeout_s: float = 60) -> tuple[str, str | None]:

@@ -7,7 +7,8 @@
     <job>/project/     a copy of the firmware project
     <job>/job.log      everything the job printed; result.json once it ended (written by the runner)
 
-Kinds: `hls` (C-synthesis and the later steps with Vitis HLS or Vivado HLS), `verify` (`l1ml verify` of the
+Kinds: `trial` (one trial of `l1ml search`: train, convert and estimate a trial folder's config; `l1ml.search`),
+`hls` (C-synthesis and the later steps with Vitis HLS or Vivado HLS), `verify` (`l1ml verify` of the
 run: the C-simulation checks, no FPGA tools), `ghdl` (conifer's VHDL testbench under GHDL on test
 vectors, compared with the expected scores) and `vivado-rtl` (Vivado's logic synthesis of the network's RTL,
 `l1ml convert RUN --rtl`, with no HLS step).
@@ -29,6 +30,7 @@ verify and ghdl jobs ask 2 GB.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shlex
@@ -100,8 +102,9 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
     if (target / "run.json").is_file():
 
         require_trained(target, "synth submit", check_events=kind == "verify")
-    if kind not in KINDS:
-        raise L1mlError(f"unknown job kind; choose one of {', '.join(KINDS)}", key="--kind", value=kind)
+    if kind not in KIND_PROJECTS:
+        why = "trial jobs are submitted by `l1ml search`" if kind in KINDS else "unknown job kind"
+        raise L1mlError(f"{why}; choose one of {', '.join(KIND_PROJECTS)}", key="--kind", value=kind)
     bad = [s for s in steps if s not in STEPS]
     if bad:
         raise L1mlError(f"unknown step; choose from {', '.join(STEPS)}", key="--steps", value=bad[0])
@@ -126,6 +129,17 @@ def spec_for(target: Path, *, kind: str, backend: str | None, steps: list[str], 
                    part=project.info.part, clock_ns=project.info.clock_period_ns, steps=list(steps),
                    mem_gb=float(mem), time_s=time_s, cpus=cpus, project_hash=tree_hash(hashed), build_script=script,
                    settings=settings, container=container, extra=JobExtra(hw_target=project.hw_target))
+
+
+def trial_spec(trial_dir: Path, *, model: str, part: str, clock_ns: float, mem_gb: float, time_s: int, attempt: int,
+               signal_before_s: int) -> JobSpec:
+    """A trial job of `l1ml search`: it runs `l1ml search trial TRIAL_DIR`, with --resume from the second attempt on
+    (the attempt before it was stopped at its wall time). Each attempt is a job of its own."""
+    trial_dir = Path(trial_dir).resolve()
+    identity = hashlib.sha256(f"{trial_dir}|{attempt}".encode()).hexdigest()
+    return JobSpec(kind="trial", model=model, target=str(trial_dir), project="", tool="l1ml", part=part, clock_ns=clock_ns,
+                   steps=[], mem_gb=float(mem_gb), time_s=int(time_s), cpus=1, project_hash=identity,
+                   extra=JobExtra(resume=attempt > 1, signal_before_s=signal_before_s))
 
 
 def _project_of(spec: JobSpec) -> FirmwareProject:
@@ -186,6 +200,18 @@ cd "$job"  # the run is named by its absolute path and finds its own events (inp
 exec {python} -m l1ml verify {target}{options}
 """
 
+RUN_TRIAL = """\
+#!/usr/bin/env bash
+# l1ml job {job_id}: trial {model} of a search (train -> convert -> estimate; no FPGA tools).
+set -uo pipefail
+job="$(cd "$(dirname "$0")" && pwd)"
+# as many threads as the job has cores (TensorFlow and OpenMP otherwise start one per core of the node)
+export OMP_NUM_THREADS={cpus} TF_NUM_INTRAOP_THREADS={cpus} TF_NUM_INTEROP_THREADS={cpus}
+{python} -m l1ml --version > "$job/tool_version.txt" 2>&1
+cd "$job"
+exec {python} -m l1ml search trial {target}{options}
+"""
+
 RUN_GHDL = """\
 #!/usr/bin/env bash
 # l1ml job {job_id}: conifer's VHDL testbench of {model} under GHDL on test vectors, compared with the expected scores.
@@ -226,6 +252,10 @@ def create_job_dir(root: Path, spec: JobSpec) -> tuple[str, Path]:
             _write_hls(tmp, job_id, spec)
         elif spec.kind == vivado_rtl.KIND:
             vivado_rtl.write_job(tmp, job_id, spec, _project_of(spec), _prelude(spec, TOOL_MISSING[1]))
+        elif spec.kind == "trial":
+            (tmp / "run.sh").write_text(RUN_TRIAL.format(job_id=job_id, model=spec.model, python=shlex.quote(sys.executable), cpus=spec.cpus,
+                                                         target=shlex.quote(spec.target),
+                                                         options=" --resume" if spec.extra.resume else ""))
         elif spec.kind == "verify":
             options = f" --backend {shlex.quote(_project_of(spec).backend)}"
             if (Path(spec.target) / "byo.json").is_file():  # a model converted with --out: verify on random grid inputs

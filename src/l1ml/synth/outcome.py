@@ -8,6 +8,8 @@ import re
 import signal
 from dataclasses import dataclass
 
+from l1ml.config.types import parse_duration  # noqa: F401 - where the synth commands have always found it
+
 # Vivado/Vitis run their binaries through rdiArgs.sh or loader; the kernel's OOM killer shows up as
 # `...: line 286:  6531 Killed  "$RDI_PROG" "$@"` (PIDs and line numbers vary)
 OOM_PATTERNS = (re.compile(r'Killed\s+"\$RDI_PROG"'), re.compile(r"Out of memory: Kill(ed)? process"),
@@ -75,17 +77,3 @@ def parse_memory(text: str) -> float:
         raise ValueError(f"not a memory size: {text!r} (examples: 48G, 512M)")
     scale = {"": 1, "K": 1 / 1024**2, "M": 1 / 1024, "G": 1, "T": 1024}[m.group(2).upper()]
     return float(m.group(1)) * scale
-
-
-def parse_duration(text: str) -> int:
-    """'8h', '90m', '1d', '3600' (s), '2:30:00' -> seconds."""
-    text = str(text).strip()
-    if ":" in text:
-        parts = [int(p) for p in text.split(":")]
-        while len(parts) < 3:
-            parts.insert(0, 0)
-        return parts[0] * 3600 + parts[1] * 60 + parts[2]
-    m = re.fullmatch(r"([\d.]+)\s*([smhd]?)", text, re.I)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (examples: 8h, 90m, 2:30:00)")
-    return int(float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()])

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from l1ml.documents import JobSpec
 from l1ml.errors import L1mlError
 from l1ml.synth.condor import CondorBackend
 from l1ml.synth.db import Job, JobDB
@@ -76,9 +77,14 @@ def submit(target: str | Path, options: SubmitOptions, db: JobDB | None = None) 
             j = same[-1]
             raise L1mlError(f"this project was already submitted as job {j.id} ({j.state}); give --force to run it again",
                             path=target)
+    return submit_spec(spec, backend, db)
+
+
+def submit_spec(spec: JobSpec, backend, db: JobDB) -> Job:
+    """Write the job folder of `spec`, record it as queued and hand it to `backend`."""
     job_id, job_dir = create_job_dir(db.jobs_dir, spec)
     with db.transaction() as conn:
-        db.insert(conn, id=job_id, kind=spec.kind, model=spec.model, backend=options.backend, state="queued",
+        db.insert(conn, id=job_id, kind=spec.kind, model=spec.model, backend=backend.name, state="queued",
                   dedup_key=spec.dedup_key, job_dir=str(job_dir), mem_gb=spec.mem_gb, cpus=spec.cpus, time_s=spec.time_s,
                   submitted=time.time(), attempts=1)
     backend.submit(job_id)

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l1ml.config.hw import load_target
-from l1ml.documents import GhdlRun, JobReports, SynthJob, VerifyReport, VerifyVerdict, read
+from l1ml.documents import GhdlRun, JobReports, SynthJob, TrialResult, VerifyReport, VerifyVerdict, read
 from l1ml.errors import L1mlError
 from l1ml.synth.reports import parse_report, parse_timing_summary
 from l1ml.synth.vivado_rtl import KIND as VIVADO_RTL
 from l1ml.synth.vivado_rtl import TIMING, UTILIZATION
 
+TRIAL_RESULT = "result.json"  # what a trial job of `l1ml search` writes into its trial folder
 TOLERANCES = {"clock": 0.01, "latency": 0.02, "interval": 0.02, "resources": 0.10}
 
 
@@ -37,6 +38,11 @@ def collect_reports(job_dir: Path, spec: SynthJob, started: float) -> JobReports
         _vivado_reports(job_dir, fresh, out)
         if out.vsynth is None:
             out.found = []
+    elif spec.kind == "trial":
+        path = Path(spec.target) / TRIAL_RESULT
+        if fresh(path):
+            read(path, TrialResult)  # a damaged result is one named error, not a finished trial
+            out.found.append(str(path))
     elif spec.kind == "verify":
         path = Path(spec.target) / "verify" / "report.json"
         if fresh(path):

@@ -83,7 +83,7 @@ def track_job(job_dir: Path) -> None:
     copies it on). Never raises: the job's outcome is recorded already and stays what it is."""
     from l1ml.track.store import local_uri, tracking_off
 
-    if tracking_off():
+    if tracking_off() or read_job(job_dir).kind == "trial":  # a search logs its trials with the study
         return
     try:
         from l1ml.track.log import track

@@ -181,6 +181,8 @@ class SlurmBackend:
         cmd = ["sbatch", "--parsable", f"--job-name=l1ml-{job_id[:60]}", f"--mem={int(round(job.mem_gb * 1024))}M",
                f"--time={max(1, -(-job.time_s // 60))}", f"--cpus-per-task={job.cpus}", f"--chdir={job.job_dir}",
                f"--output={job.job_dir}/job.log", "--open-mode=append"]
+        if extra.signal_before_s:  # SIGTERM to the batch script (exec'd l1ml) before the wall time: it stops cleanly
+            cmd.append(f"--signal=B:TERM@{extra.signal_before_s}")
         for key, value in (("partition", extra.partition), ("account", extra.account)):
             if value:
                 cmd.append(f"--{key}={value}")

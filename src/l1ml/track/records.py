@@ -12,6 +12,7 @@ one MLflow run and a new result is a new one:
     estimate  run or --out folder             estimate/estimate.json       <method>/<lut|ff|dsp|latency_ns|...>
     synth     synthesis job folder            result.json                  lut, ff, dsp, bram_18k, latency_*, seconds
     deliver   deliveries/<model>/<version>/   manifest.json                size_mb, files
+    search    runs/search/<name>/             the study, and each trial      objectives, wall_s, resumes (records_search)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from l1ml.errors import L1mlError
 from l1ml.runs import sha256_file, tree_hash
 from l1ml.track.log import Record
 from l1ml.track.records_run import EXTERNAL, artifacts, child, digest, flatten, name, need, orphan, parent_of, present, run_record, text
+from l1ml.track.records_search import search_records
 
 __all__ = ["for_step", "run_record"]
 
@@ -268,4 +270,5 @@ STEPS: dict[str, Callable[[Path], list[Record]]] = {
     "estimate": estimate_records,
     "synth": synth_records,
     "deliver": deliver_records,
+    "search": search_records,
 }
