@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import click
@@ -15,6 +16,9 @@ class _SearchGroup(click.Group):
 
     def resolve_command(self, ctx, args):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
+            close = difflib.get_close_matches(args[0], [n for n, c in self.commands.items() if not c.hidden], n=1)
+            if close and not Path(args[0]).exists():
+                raise click.UsageError(f"no such command or config file {args[0]!r} (did you mean '{close[0]}'?)", ctx)
             return "run", self.commands["run"], args
         return super().resolve_command(ctx, args)
 
@@ -112,9 +116,8 @@ def report(study: str, marks: tuple[str, ...], tracking_uri: str | None, no_trac
     start_tracking(tracking_uri, no_tracking, runs_root=runs_root)
     made = make_report(folder, [Path(m) for m in marks], log=lambda m: click.echo(m, err=True))
     current = read(folder.status_json, SearchStatus)
-    front = current.model_copy(update={"trials": [r for r in current.trials if r.on_front]})
     click.echo("Pareto front:" if len(current.objectives) > 1 else "best trials:")
-    click.echo(table(front))
+    click.echo(table(current, front_only=True))
     track_step("search", folder.root, tracking_uri, no_tracking, runs_root=runs_root)
     for path in made:
         click.echo(str(path))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 DEFAULT_RUNS = "runs"
-OUTBOX = "mlflow-outbox"
 
 
 @click.group()
@@ -36,7 +35,7 @@ def sync(sources: tuple[str, ...], to: str | None, runs: str) -> None:
 
     from l1ml.errors import L1mlError
     from l1ml.synth.db import state_dir
-    from l1ml.track.store import resolve_uri
+    from l1ml.track.store import OUTBOX, resolve_uri
     from l1ml.track.sync import sync as run
 
     dest = resolve_uri(to, runs)

@@ -21,7 +21,6 @@ from pathlib import Path
 import click
 
 DEFAULT_RUNS = Path("runs")
-OUTBOX = "mlflow-outbox"
 
 
 def tracking_options(command: Callable) -> Callable:
@@ -90,7 +89,7 @@ _agents: dict[str, Agent] = {}
 
 def _store(target: str | Path | None, runs_root: str | Path | None, tracking_uri: str | None) -> tuple[str, Path]:
     """The store a step of `target` goes to (the runs root's, unless a URI is given) and the outbox beside it."""
-    from l1ml.track.store import resolve_uri, runs_root_of
+    from l1ml.track.store import OUTBOX, resolve_uri, runs_root_of
 
     if runs_root is None:
         runs_root = runs_root_of(target) if target is not None and (Path(target) / "run.json").is_file() else DEFAULT_RUNS

@@ -23,9 +23,9 @@ import copy
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from l1ml.config.loader import StrictModel
+from l1ml.config.loader import StrictModel, validate_config
 from l1ml.config.train import COST_FIGURES, CostLimits, TrainConfig
 from l1ml.config.types import Name, parse_duration
 from l1ml.errors import L1mlError
@@ -178,32 +178,6 @@ class SearchConfig(TrainConfig):
     search: SearchSection
     segments: list[Segment] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> SearchConfig:
-        names = [s.name for s in self.segments]
-        if len(set(names)) != len(names):
-            raise ValueError(f"segments: the name {next(n for n in names if names.count(n) > 1)!r} is given twice")
-        for i, objective in enumerate(self.search.objectives):
-            where = f"search.objectives.{i}"
-            if objective.rate_khz is not None and not any(abs(objective.rate_khz - r) < 1e-9 for r in self.evaluation.rates_khz):
-                raise ValueError(f"{where}.rate_khz {objective.rate_khz:g} is not one of evaluation.rates_khz "
-                                 f"({', '.join(f'{r:g}' for r in self.evaluation.rates_khz)})")
-            unknown = [s for s in objective.signals or [] if s not in self.data.signals]
-            if unknown:
-                raise ValueError(f"{where}.signals: {unknown[0]!r} is not one of data.signals ({', '.join(self.data.signals)})")
-            bdt = self.model.kind == "bdt"
-            if objective.method == ("rtl" if bdt else "bdt"):
-                raise ValueError(f"{where}.method {objective.method!r} does not apply to this model (rtl: networks, bdt: BDTs)")
-            for segment in self.segments:
-                chosen = segment.select.signals
-                if chosen and objective.signals and not set(objective.signals) <= set(chosen):
-                    raise ValueError(f"{where}.signals: segment {segment.name!r} has only {', '.join(chosen)}")
-        for segment in self.segments:
-            unknown = [s for s in segment.select.signals or [] if s not in self.data.signals]
-            if unknown:
-                raise ValueError(f"segments.{segment.name}.select.signals: {unknown[0]!r} is not one of data.signals")
-        return self
-
 
 # ----------------------------------------------------------------------------------------- the train config of a trial
 
@@ -260,8 +234,41 @@ def apply(config: dict, values: dict[str, Any], *, where: str = "search.paramete
     return out
 
 
+def check_consistency(cfg: SearchConfig, source: str) -> None:
+    """What the sections of a search config must agree on: objectives with the evaluation and the model, segments with
+    the signals."""
+    names = [s.name for s in cfg.segments]
+    for name in names:
+        if names.count(name) > 1:
+            raise L1mlError("the name is given twice", path=source, key="segments", value=name)
+    bdt = cfg.model.kind == "bdt"
+    for i, objective in enumerate(cfg.search.objectives):
+        where = f"search.objectives.{i}"
+        if objective.rate_khz is not None and not any(abs(objective.rate_khz - r) < 1e-9 for r in cfg.evaluation.rates_khz):
+            raise L1mlError(f"not one of evaluation.rates_khz ({', '.join(f'{r:g}' for r in cfg.evaluation.rates_khz)})",
+                            path=source, key=f"{where}.rate_khz", value=objective.rate_khz)
+        unknown = [s for s in objective.signals or [] if s not in cfg.data.signals]
+        if unknown:
+            raise L1mlError(f"not one of data.signals ({', '.join(cfg.data.signals)})", path=source, key=f"{where}.signals",
+                            value=unknown[0])
+        if objective.method == ("rtl" if bdt else "bdt"):
+            raise L1mlError("does not apply to this model (rtl: networks, bdt: BDTs)", path=source, key=f"{where}.method",
+                            value=objective.method)
+        for segment in cfg.segments:
+            chosen = segment.select.signals
+            if chosen and objective.signals and not set(objective.signals) <= set(chosen):
+                raise L1mlError(f"segment {segment.name!r} has only {', '.join(chosen)}", path=source, key=f"{where}.signals")
+    for segment in cfg.segments:
+        unknown = [s for s in segment.select.signals or [] if s not in cfg.data.signals]
+        if unknown:
+            raise L1mlError("not one of data.signals", path=source, key=f"segments.{segment.name}.select.signals",
+                            value=unknown[0])
+
+
 def check_space(config: dict, parsed: SearchConfig, source: str) -> None:
-    """Every end of every range and every choice, and every segment's overrides, make a valid train config."""
+    """The sections agree, and every end of every range and every choice, and every segment's overrides, make a valid
+    train config."""
+    check_consistency(parsed, source)
     for path in parsed.search.parameters:
         if not re.fullmatch(r"[A-Za-z_]\w*(\.\w+)+", path):
             raise L1mlError("not a dotted path into the train config (e.g. model.max_depth)", path=source,
@@ -280,10 +287,7 @@ def check_space(config: dict, parsed: SearchConfig, source: str) -> None:
 
 def _validate(train: dict, source: str, where: str, value: Any = None) -> None:
     try:
-        TrainConfig.model_validate(train)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        shown = "" if value is None else f" with {value!r}"
-        raise L1mlError(f"the train config{shown} is not valid at {loc}: {first['msg'].removeprefix('Value error, ')}",
-                        path=source, key=where) from None
+        validate_config(train, TrainConfig, source="")
+    except L1mlError as exc:
+        shown = "" if value is None else f"with {value!r}, "
+        raise L1mlError(f"{shown}the train config is not valid: {str(exc).removeprefix(': ')}", path=source, key=where) from None

@@ -34,12 +34,11 @@ from l1ml.retrain.rule import decide
 from l1ml.retrain.scoring import firmware_scorer
 from l1ml.retrain.table import lines
 from l1ml.runfolder import read_inputs, require_trained
-from l1ml.track.store import resolve_uri, runs_root_of, tracking_off
+from l1ml.track.store import OUTBOX, resolve_uri, runs_root_of, tracking_off
 
 Log = Callable[[str], None]
 EXIT_CODES = {"promote": 0, "keep champion": 3, "refused": 4}
 DATA_SUFFIXES = (".h5", ".hdf5", ".yaml", ".yml")
-OUTBOX = "mlflow-outbox"
 
 
 def _stderr(message: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -107,22 +108,25 @@ def _now() -> str:
 # ------------------------------------------------------------------------------------------------ the table
 
 
-def table(status: SearchStatus) -> str:
-    """The trials as a text table: segment, trial, state, objectives, front, job, wall time, resumes, parameters."""
-    params = sorted({k for r in status.trials for k in r.params})
+def table(status: SearchStatus, front_only: bool = False) -> str:
+    """The trials (or the front's) as a text table: segment, trial, state, objectives, front, job (the end of its id,
+    which `l1ml synth logs` takes), wall time, resumes, parameters."""
+    shown = [r for r in status.trials if r.on_front or not front_only]
+    params = sorted({k for r in shown for k in r.params})
     head = ["segment", "trial", "state", *status.objectives, "front", "job", "wall", "resumes", *[_short_key(p) for p in params]]
     lines = []
-    for r in status.trials:
+    for r in shown:
         values = [f"{v:.4g}" for v in r.values] if r.values else ["-"] * len(status.objectives)
         state = r.state.lower() if r.state != "COMPLETE" or r.feasible is not False else "infeasible"
         lines.append([r.segment, str(r.number), state, *values, ("*" if r.on_front else "") + _verdict(r.verify),
-                      (r.job or "-")[-16:], f"{r.wall_s:.0f}s" if r.wall_s is not None else "-", str(r.resumes),
+                      (r.job or "-").rsplit("-", 1)[-1], f"{r.wall_s:.0f}s" if r.wall_s is not None else "-", str(r.resumes),
                       *[_value(r.params.get(p)) for p in params]])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
     text = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head, *lines]]
-    failed = [f"  {r.segment}/{r.number}: {r.reason}" for r in status.trials if r.reason]
+    failed = [f"  {r.segment}/{r.number}: {r.reason}" for r in shown if r.reason]
     done = "finished" if status.finished else "still running (or stopped: start the same `l1ml search` again)"
-    return "\n".join([*text, *(["failed:", *failed] if failed else []), f"{len(status.trials)} trials; {done}"])
+    count = f"{len(shown)} of {len(status.trials)} trials on the front" if front_only else f"{len(status.trials)} trials"
+    return "\n".join([*text, *(["failed:", *failed] if failed else []), f"{count}; the search {done}"])
 
 
 def _verdict(passed: bool | None) -> str:
@@ -190,12 +194,17 @@ def _importances(studies, doc, path: Path, log) -> Path:
                 found.setdefault(segment, {})[label] = None  # too few trials, or nothing varied
                 continue
             try:
-                found.setdefault(segment, {})[label] = optuna.importance.get_param_importances(
-                    study, target=lambda t, i=i, s=sign: s * t.values[i], evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+                with warnings.catch_warnings():  # it warns that it rates what makes the target low: the sign sees to that
+                    warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes", category=UserWarning)
+                    found.setdefault(segment, {})[label] = optuna.importance.get_param_importances(
+                        study, target=lambda t, i=i, s=sign: s * t.values[i], evaluator=optuna.importance.PedAnovaImportanceEvaluator())
             except (ValueError, RuntimeError) as exc:
                 log(f"no importances of {label} in {segment}: {exc}")
                 found.setdefault(segment, {})[label] = None
-    write_json_atomic(path, {"evaluator": "Optuna PED-ANOVA", "importances": found})
+    complete = {segment: sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) for segment, study in studies.items()}
+    write_json_atomic(path, {"evaluator": "Optuna PED-ANOVA", "complete_trials": complete,
+                             "note": "how much of each objective's spread each parameter explains; tens of trials are needed "
+                                     "before the numbers mean anything", "importances": found})
     return path
 
 

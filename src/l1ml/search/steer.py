@@ -243,9 +243,10 @@ class Steering:
         if job.state not in FINAL:
             return
         t0 = time.perf_counter()
-        if job.state == "done":
+        result_file = self.folder.trial_dir(segment, number) / TRIAL_RESULT
+        if job.state == "done" or (stopped_at_wall_time(job) and result_file.is_file()):  # stopped after its result
             try:
-                result = read(Path(self.folder.trial_dir(segment, number)) / TRIAL_RESULT, TrialResult)
+                result = read(result_file, TrialResult)
             except L1mlError as exc:
                 self._tell_failed(segment, study, number, str(exc))
                 return
@@ -309,12 +310,15 @@ def search(config_path: str | Path, options: SearchOptions, log=None) -> Path:
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     config_path = Path(config_path)
     data, cfg = load_search_config(config_path)
-    backend_for(options.backend, JobDB())  # an unknown backend is refused before anything is written
+    # what can be refused is, before the study is written: the backend and the trial's request, the events
+    backend_for(options.backend, JobDB()).check_fits(cfg.search.budget.trial_mem_gb, 1)
+    train = validate_config({k: v for k, v in data.items() if k not in ("search", "segments")}, TrainConfig, source=config_path)
+    source = resolve_events_file(train, config_path)[0].resolve()  # a data config is generated (or found in its cache)
     folder = st.StudyFolder((Path(options.runs_root) / SEARCH_DIR / (options.name or cfg.name)).absolute())
     digest = config_digest(cfg)
     with folder.steering():
         doc = _attach(folder, cfg, config_path, digest, options)
-        events = _prepare_data(folder, data, cfg, config_path, log)
+        events = _segment_data(folder, source, cfg, config_path, log)
         steering = Steering(folder, doc, data, cfg, options, events, log)
         log(f"search {doc.name}: {steering.trials} trials per study, {len(doc.segments)} "
             f"{'studies' if len(doc.segments) > 1 else 'study'}, {steering.parallel} at once on {options.backend}; "
@@ -340,8 +344,10 @@ def _attach(folder: st.StudyFolder, cfg: SearchConfig, config_path: Path, digest
     if folder.search_json.is_file():
         doc = folder.read()
         if doc.config_hash != digest:
-            raise L1mlError(f"the study {folder.root} was started with another config ({doc.config_path}); continue it "
-                            "with that config, or give --name for a new study", path=config_path)
+            changed = "has changed since" if Path(doc.config_path) == config_path.resolve() else f"is not {doc.config_path}, with which"
+            raise L1mlError(f"the config {changed} the study {folder.root} started (its name, data, model, objectives or "
+                            "parameters; the budget may change): continue with that config, or give --name for a new study",
+                            path=config_path)
         if options.storage and options.storage != doc.storage:
             raise L1mlError(f"the study keeps its trials in {doc.storage}", key="--storage", value=options.storage)
         update = {"backend": options.backend, "trials": options.trials or doc.trials}  # jobs submitted stay where they run
@@ -359,13 +365,10 @@ def _attach(folder: st.StudyFolder, cfg: SearchConfig, config_path: Path, digest
     return doc
 
 
-def _prepare_data(folder: st.StudyFolder, data: dict, cfg: SearchConfig, config_path: Path, log) -> dict[str, Path]:
-    """The events file of every segment: the config's own (generated from its data config if needed), or a selection
-    of it written once into the study folder."""
-    train = validate_config({k: v for k, v in data.items() if k not in ("search", "segments")}, TrainConfig, source=config_path)
-    source, _ = resolve_events_file(train, config_path)
+def _segment_data(folder: st.StudyFolder, source: Path, cfg: SearchConfig, config_path: Path, log) -> dict[str, Path]:
+    """The events file of every segment: the config's own, or a selection of it written once into the study folder."""
     if not cfg.segments:
-        return {st.NO_SEGMENTS: source.resolve()}
+        return {st.NO_SEGMENTS: source}
     events = {}
     for segment in cfg.segments:
         signals = segment.select.signals or cfg.data.signals
@@ -373,4 +376,3 @@ def _prepare_data(folder: st.StudyFolder, data: dict, cfg: SearchConfig, config_
         events[segment.name] = out.resolve()
     log(f"segments prepared: {', '.join(events)}")
     return events
-

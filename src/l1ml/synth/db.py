@@ -176,7 +176,7 @@ class JobDB:
             db.executemany("UPDATE jobs SET reported = ? WHERE id = ?", [(time.time(), job_id) for job_id in job_ids])
 
     def get(self, job_id: str, db=None) -> Job:
-        found = self.jobs(db, "id = ? OR id LIKE ?", (job_id, f"{job_id}%"))
+        found = self.jobs(db, "id = ?", (job_id,)) or self.jobs(db, "id LIKE ? OR id LIKE ?", (f"{job_id}%", f"%-{job_id}"))
         if len(found) != 1:
             raise L1mlError("no such job" if not found else f"{len(found)} jobs match; give more of the id",
                             key="JOB", value=job_id)

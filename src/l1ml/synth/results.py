@@ -38,9 +38,9 @@ def collect_reports(job_dir: Path, spec: SynthJob, started: float) -> JobReports
         _vivado_reports(job_dir, fresh, out)
         if out.vsynth is None:
             out.found = []
-    elif spec.kind == "trial":
+    elif spec.kind == "trial":  # a trial's result counts whenever it was written: a trial is done once it has one
         path = Path(spec.target) / TRIAL_RESULT
-        if fresh(path):
+        if path.is_file():
             read(path, TrialResult)  # a damaged result is one named error, not a finished trial
             out.found.append(str(path))
     elif spec.kind == "verify":

@@ -83,9 +83,11 @@ def track_job(job_dir: Path) -> None:
     copies it on). Never raises: the job's outcome is recorded already and stays what it is."""
     from l1ml.track.store import local_uri, tracking_off
 
-    if tracking_off() or read_job(job_dir).kind == "trial":  # a search logs its trials with the study
+    if tracking_off():
         return
     try:
+        if read_job(job_dir).kind == "trial":  # a search logs its trials with the study
+            return
         from l1ml.track.log import track
         from l1ml.track.records import for_step
 

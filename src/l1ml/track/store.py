@@ -17,6 +17,7 @@ from l1ml.errors import L1mlError
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+OUTBOX = "mlflow-outbox"  # beside the runs root's store: the records a tracking server refused, for `l1ml track sync`
 ENV_URI = "MLFLOW_TRACKING_URI"
 ENV_OFF = "L1ML_NO_TRACKING"
 LOCAL_DIR = "mlflow"  # the local store's folder in a runs root (and in a synth job's folder)
