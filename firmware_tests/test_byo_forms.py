@@ -303,6 +303,13 @@ def save(model, folder, fmt: str):
         return ["--keras", str(folder / "saved_model")]
 
 
+def _exact_rsqrt() -> bool:
+    """TensorFlow's vectorised rsqrt is exact for 1.0 on this CPU (it is not with AVX-512: 0.9999999)."""
+    import tensorflow as tf
+
+    return bool(np.all(tf.math.rsqrt(tf.ones(16)).numpy() == 1.0))
+
+
 def l1ml(capsys, *args) -> tuple[int, str, str]:
     """`l1ml ARGS` as a user runs it: (exit code, stdout, stderr)."""
     from l1ml.cli import main
@@ -323,6 +330,10 @@ def test_form_converts_and_verifies_bit_for_bit(form, fmt, rewritten, emulated, 
     model = build(form)
     out = tmp_path / "out"
     code, _, err = l1ml(capsys, "convert", *save(model, tmp_path / "model", fmt), "--out", str(out), "--target", "vu9p")
+    if form is batchnorm and not _exact_rsqrt():
+        # TensorFlow's own inference scales by 0.9999999 on this CPU, not 1: no firmware reproduces that bit for bit
+        assert code == 1 and "TensorFlow's float32 rsqrt on this CPU is an approximation: 1 exactly on paper" in err, err
+        return
     assert code == 0, err
     info = json.loads((out / "byo.json").read_text())
     assert info["rewritten"] == rewritten

@@ -284,8 +284,13 @@ class _Forms:
         inv, offset = _normalisation_affine(norm)
         bad = np.flatnonzero(~_powers_of_two(inv))
         if bad.size:
-            raise self.refuse(norm, f"it scales channel {bad[0]} by gamma/sqrt(variance + epsilon) = {inv[bad[0]]:.6g}, not a "
-                                    "power of two, so the firmware cannot reproduce it bit for bit: fold it into the "
+            value = inv[bad[0]]
+            nearest = 2.0 ** np.round(np.log2(abs(value))) if value else 0.0
+            close = bool(nearest) and abs(value / nearest - 1) < 1e-6
+            why = (f" (TensorFlow's float32 rsqrt on this CPU is an approximation: {nearest:g} exactly on paper, {value:.9g} in "
+                   "TensorFlow's own inference here)" if close else "")
+            raise self.refuse(norm, f"it scales channel {bad[0]} by gamma/sqrt(variance + epsilon) = {value:.{9 if close else 6}g}, not a power "
+                                    f"of two{why}, so the firmware cannot reproduce it bit for bit: fold it into the "
                                     "preceding layer before quantisation-aware training, or remove it")
         return kernel * inv[None, :], bias * inv + offset
 
