@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -114,6 +115,12 @@ def test_a_search_runs_to_n_trials_tells_what_the_runs_measured_and_exports_a_tr
     assert sorted(int(t.data.tags["l1ml.trial"]) for t in trials) == [0, 1, 2]
     assert {t.data.metrics["efficiency_at_3000kHz"] for t in trials} == {row.values[0] for row in status.trials}
 
+    moved = tmp_path / "elsewhere" / "study"  # a study folder moved elsewhere reads its own storage
+    shutil.move(folder, moved)
+    r = run("search", "status", moved, "--json", cwd=tmp_path / "elsewhere")
+    assert r.returncode == 0, r.stderr
+    assert [t["values"] for t in json.loads(r.stdout)["trials"]] == [t.values for t in status.trials]
+
 
 def test_steering_killed_and_started_again_ends_with_exactly_n_trials(small_events, tmp_path, state):
     config = write_yaml(tmp_path / "bdt.yaml", BDT.format(name="bdt_k", events=small_events, trials=5))
@@ -137,9 +144,9 @@ def test_steering_killed_and_started_again_ends_with_exactly_n_trials(small_even
 
     # stopped between asking Optuna and submitting the job: the trial is in the storage, with no parameters yet
     from l1ml.documents import SearchStudy, read
-    from l1ml.search.study import open_studies
+    from l1ml.search.study import StudyFolder, open_studies
 
-    open_studies(read(folder / "search.json", SearchStudy))["all"].ask()
+    open_studies(StudyFolder(folder), read(folder / "search.json", SearchStudy))["all"].ask()
     third = subprocess.run([*cmd, "--trials", "6"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert third.returncode == 0, third.stderr
     status = _status(folder)

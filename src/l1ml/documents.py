@@ -621,7 +621,7 @@ class SearchStudy(Document):
     created: str
     config_path: str  # the search config as given
     config_hash: str  # SHA-256 of the validated config: a different config is refused, not mixed into the study
-    storage: str  # Optuna's RDB URL
+    storage: str | None = None  # Optuna's RDB URL given with --storage; None: optuna.sqlite in the study folder (wherever it is)
     backend: str  # local, slurm, condor
     segments: list[str]  # one Optuna study each ("<name>/<segment>"); ["all"] when the config has no segments
     directions: list[Literal["maximize", "minimize"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-DEFAULT_RUNS = "runs"
+from l1ml.cli.tracking import DEFAULT_RUNS
 
 
 @click.group()
@@ -19,7 +19,7 @@ def track() -> None:
 @click.argument("sources", nargs=-1, type=click.Path())
 @click.option("--to", "to", help="The store to copy into: http(s)://HOST:PORT or sqlite:///PATH.db "
               "[default: $MLFLOW_TRACKING_URI, else the local store of --runs].")
-@click.option("--runs", "runs", default=DEFAULT_RUNS, show_default=True, type=click.Path(file_okay=False),
+@click.option("--runs", "runs", default=str(DEFAULT_RUNS), show_default=True, type=click.Path(file_okay=False),
               help="The runs root: its local store (the default destination) and its outbox (a default source).")
 def sync(sources: tuple[str, ...], to: str | None, runs: str) -> None:
     """Copy the runs of SOURCES into one store, each exactly once (running it again, or after an interruption, never
@@ -52,7 +52,7 @@ def sync(sources: tuple[str, ...], to: str | None, runs: str) -> None:
 
 
 @track.command()
-@click.option("--runs", "runs", default=DEFAULT_RUNS, show_default=True, type=click.Path(file_okay=False),
+@click.option("--runs", "runs", default=str(DEFAULT_RUNS), show_default=True, type=click.Path(file_okay=False),
               help="The runs root whose local store (<runs>/mlflow/) the UI shows.")
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
 @click.option("--tracking-uri", help="The store to show [default: $MLFLOW_TRACKING_URI, else the local store of --runs].")

@@ -39,10 +39,7 @@ LENGTH = "length"  # `<list path>.length`: how many entries of that list are kep
 def _duration(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError("give a duration such as 20m, 2h or 3600 (seconds)")
-    try:
-        return parse_duration(str(value))
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
+    return parse_duration(str(value))
 
 
 class Parameter(StrictModel):

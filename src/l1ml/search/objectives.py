@@ -15,10 +15,6 @@ from l1ml.errors import L1mlError
 from l1ml.estimate.run import figure
 
 
-def label(objective: Objective) -> str:
-    return objective.label
-
-
 def methods_needed(objectives: list[Objective], constraints: Constraints) -> list[str]:
     """The estimate methods a trial runs: those its cost objectives and constraints are read from."""
     needed = [o.method for o in objectives if o.metric in COST_METRICS or o.metric == "weighted"]

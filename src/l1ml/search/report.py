@@ -17,7 +17,7 @@ from l1ml.config.search import SearchConfig
 from l1ml.config.train import TrainConfig
 from l1ml.documents import SearchStatus, TrialRow, read
 from l1ml.errors import L1mlError
-from l1ml.runs import write_atomic, write_json_atomic
+from l1ml.runs import atomic_path, write_atomic, write_json_atomic
 from l1ml.search import study as st
 from l1ml.search import trial as tr
 from l1ml.search.front import front
@@ -81,7 +81,7 @@ def _verified(run_dir: str | None) -> bool | None:
 def write_status(folder: st.StudyFolder, timing: dict[str, float] | None = None, told: int = 0) -> SearchStatus:
     """status.json from the study's storage and the job database (and the steering's timing, when it wrote it)."""
     doc = folder.read()
-    studies = st.open_studies(doc)
+    studies = st.open_studies(folder, doc)
     trial_rows = rows(folder, doc, studies, JobDB())
     per_study = doc.trials
     done = all(sum(r.segment == s and r.state in ("COMPLETE", "FAIL") for r in trial_rows) >= per_study for s in doc.segments)
@@ -152,7 +152,7 @@ def report(folder: st.StudyFolder, marks: list[Path] = (), log=print) -> list[Pa
     doc = folder.read()
     status = write_status(folder)
     _data, cfg = _config(folder)
-    studies = st.open_studies(doc)
+    studies = st.open_studies(folder, doc)
     out = folder.report_dir
     out.mkdir(parents=True, exist_ok=True)
     marked = {}
@@ -171,14 +171,13 @@ def report(folder: st.StudyFolder, marks: list[Path] = (), log=print) -> list[Pa
 
 
 def _front_csv(status: SearchStatus, path: Path) -> Path:
-    with open(path.with_suffix(".tmp"), "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         params = sorted({k for r in status.trials for k in r.params})
         writer.writerow(["segment", "trial", *status.objectives, *params, "run_dir", "verified"])
         for r in status.trials:
             if r.on_front:
                 writer.writerow([r.segment, r.number, *r.values, *[r.params.get(p) for p in params], r.run_dir, r.verify])
-    path.with_suffix(".tmp").replace(path)
     return path
 
 

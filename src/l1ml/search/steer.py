@@ -91,7 +91,7 @@ def job_model(doc: SearchStudy, segment: str, number: int) -> str:
 
 class Steering:
     def __init__(self, folder: st.StudyFolder, doc: SearchStudy, data: dict, cfg: SearchConfig, options: SearchOptions,
-                 events: dict[str, Path], log):
+                 events: dict[str, Path], backend, log):
         self.folder, self.doc, self.data, self.cfg, self.options, self.events, self.log = folder, doc, data, cfg, options, events, log
         self.budget = cfg.search.budget
         self.trials = doc.trials
@@ -100,13 +100,11 @@ class Steering:
         # The local queue's runners record how their jobs ended in the job database themselves: the steering reads it
         # every poll and asks the queue to look for lost runners every 5 s. A batch system is asked every poll.
         self.refresh_s = max(self.poll_s, 5.0) if options.backend == "local" else self.poll_s
-        self.db = JobDB()
-        self.backend = backend_for(options.backend, self.db)
-        self.backend.check_fits(self.budget.trial_mem_gb, 1)
+        self.backend, self.db = backend, backend.db
         self.hw = load_target(cfg.firmware.target)
         self.timing = Timing()
         self.told = 0
-        self.studies = st.open_studies(doc, cfg, create=True)
+        self.studies = st.open_studies(folder, doc, cfg, create=True)
         self._enqueue_base()
         # The steering process is the storage's only writer: what it asked and what still runs is read once, then kept
         # here (segment -> trial number -> Optuna's trial id; segment -> trials asked).
@@ -311,7 +309,8 @@ def search(config_path: str | Path, options: SearchOptions, log=None) -> Path:
     config_path = Path(config_path)
     data, cfg = load_search_config(config_path)
     # what can be refused is, before the study is written: the backend and the trial's request, the events
-    backend_for(options.backend, JobDB()).check_fits(cfg.search.budget.trial_mem_gb, 1)
+    backend = backend_for(options.backend, JobDB())
+    backend.check_fits(cfg.search.budget.trial_mem_gb, 1)
     train = validate_config({k: v for k, v in data.items() if k not in ("search", "segments")}, TrainConfig, source=config_path)
     source = resolve_events_file(train, config_path)[0].resolve()  # a data config is generated (or found in its cache)
     folder = st.StudyFolder((Path(options.runs_root) / SEARCH_DIR / (options.name or cfg.name)).absolute())
@@ -319,7 +318,7 @@ def search(config_path: str | Path, options: SearchOptions, log=None) -> Path:
     with folder.steering():
         doc = _attach(folder, cfg, config_path, digest, options)
         events = _segment_data(folder, source, cfg, config_path, log)
-        steering = Steering(folder, doc, data, cfg, options, events, log)
+        steering = Steering(folder, doc, data, cfg, options, events, backend, log)
         log(f"search {doc.name}: {steering.trials} trials per study, {len(doc.segments)} "
             f"{'studies' if len(doc.segments) > 1 else 'study'}, {steering.parallel} at once on {options.backend}; "
             f"stop it any time and start the same command again to continue")
@@ -349,17 +348,16 @@ def _attach(folder: st.StudyFolder, cfg: SearchConfig, config_path: Path, digest
                             "parameters; the budget may change): continue with that config, or give --name for a new study",
                             path=config_path)
         if options.storage and options.storage != doc.storage:
-            raise L1mlError(f"the study keeps its trials in {doc.storage}", key="--storage", value=options.storage)
+            raise L1mlError(f"the study keeps its trials in {st.storage_url(folder, doc)}", key="--storage", value=options.storage)
         update = {"backend": options.backend, "trials": options.trials or doc.trials}  # jobs submitted stay where they run
         if any(getattr(doc, k) != v for k, v in update.items()):
             doc = doc.model_copy(update=update)
             doc.write(folder.search_json)
         return doc
     folder.root.mkdir(parents=True, exist_ok=True)
-    storage = options.storage or st.default_storage(folder)
-    st.storage_of(storage)  # a URL that does not work is refused before the study is written
+    st.storage_of(options.storage or st.default_storage(folder))  # a URL that does not work is refused before the study is written
     write_atomic(folder.config, config_path.read_text())
-    doc = st.new_study_document(folder, cfg, config_path, digest, storage, options.backend,
+    doc = st.new_study_document(folder, cfg, config_path, digest, options.storage, options.backend,
                                 options.trials or cfg.search.budget.trials)
     doc.write(folder.search_json)
     return doc

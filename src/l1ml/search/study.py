@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from l1ml.config.loader import resolve_path
 from l1ml.config.search import SearchConfig
 from l1ml.documents import SearchStudy, read
 from l1ml.errors import L1mlError
@@ -90,6 +91,12 @@ def study_name(name: str, segment: str) -> str:
     return f"{name}/{segment}"
 
 
+def storage_url(folder: StudyFolder, doc: SearchStudy) -> str:
+    """The study's Optuna storage: the server given with --storage, else the SQLite file in the study folder, found where
+    the folder is now (a study folder moved or copied keeps working)."""
+    return doc.storage or default_storage(folder)
+
+
 def default_storage(folder: StudyFolder) -> str:
     """SQLite beside the study, refused on a network filesystem (SQLite's locking is unreliable there)."""
     fs = filesystem_type(folder.root)
@@ -100,17 +107,14 @@ def default_storage(folder: StudyFolder) -> str:
     return f"sqlite:///{(folder.root / 'optuna.sqlite').resolve()}"
 
 
-def new_study_document(folder: StudyFolder, cfg: SearchConfig, config_path: Path, digest: str, storage: str,
+def new_study_document(folder: StudyFolder, cfg: SearchConfig, config_path: Path, digest: str, storage: str | None,
                        backend: str, trials: int) -> SearchStudy:
-    from l1ml.config.loader import resolve_path
-    from l1ml.search.objectives import label
-
     return SearchStudy(trials=trials, data_source=str(resolve_path(config_path, cfg.data.events)),
                        name=folder.root.name, created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                        config_path=str(config_path.resolve()), config_hash=digest, storage=storage, backend=backend,
                        segments=[s.name for s in cfg.segments] or [NO_SEGMENTS],
                        directions=[o.direction for o in cfg.search.objectives],
-                       objectives=[label(o) for o in cfg.search.objectives])
+                       objectives=[o.label for o in cfg.search.objectives])
 
 
 def storage_of(url: str) -> optuna.storages.BaseStorage:
@@ -139,11 +143,13 @@ def sampler_for(cfg: SearchConfig, segment_index: int) -> optuna.samplers.BaseSa
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True)
 
 
-def open_studies(doc: SearchStudy, cfg: SearchConfig | None = None, create: bool = False) -> dict[str, optuna.Study]:
+def open_studies(folder: StudyFolder, doc: SearchStudy, cfg: SearchConfig | None = None,
+                 create: bool = False) -> dict[str, optuna.Study]:
     """The Optuna study of every segment (created with `create`, else loaded as they are)."""
     import optuna
 
-    storage = storage_of(doc.storage)
+    url = storage_url(folder, doc)
+    storage = storage_of(url)
     studies = {}
     for i, segment in enumerate(doc.segments):
         name = study_name(doc.name, segment)
@@ -155,5 +161,5 @@ def open_studies(doc: SearchStudy, cfg: SearchConfig | None = None, create: bool
             try:
                 studies[segment] = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
             except KeyError:
-                raise L1mlError(f"the storage holds no study {name!r}", path=doc.storage) from None
+                raise L1mlError(f"the storage holds no study {name!r}", path=url) from None
     return studies

@@ -88,9 +88,6 @@ def run_trial(trial_dir: str | Path, *, resume: bool = False, log=_log) -> Trial
                          seconds={k: round(v, 2) for k, v in seconds.items()},
                          resumed=sum(1 for line in (trial_dir / ATTEMPTS).read_text().splitlines() if line.endswith(" resume")))
     result.write(trial_dir / TRIAL_RESULT)
-    log(f"trial {spec.segment}/{spec.number}: " + ", ".join(f"{k} {v:g}" for k, v in zip(spec_labels(objectives), values)))
+    log(f"trial {spec.segment}/{spec.number}: " + ", ".join(f"{k} {v:g}" for k, v in zip((o.label for o in objectives), values)))
     return result
 
-
-def spec_labels(objectives: list[Objective]) -> list[str]:
-    return [obj.label(o) for o in objectives]

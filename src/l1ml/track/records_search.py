@@ -41,7 +41,8 @@ def search_records(folder: Path) -> list[Record]:
     parent = Record(
         experiment=experiment, key=key("search", study.name, where, content.hexdigest()[:16]), name=f"search {study.name}",
         params={**flatten({"objectives": study.objectives, "directions": study.directions, "segments": study.segments,
-                           "backend": study.backend, "storage": study.storage}), "trials_per_segment": str(status.trials_per_segment)},
+                           "backend": study.backend, "storage": study.storage or "optuna.sqlite in the study folder"}),
+                "trials_per_segment": str(status.trials_per_segment)},
         metrics=[("trials", float(len(status.trials)), 0), ("complete", float(len(complete)), 0),
                  ("failed", float(sum(t.state == "FAIL" for t in status.trials)), 0),
                  ("front", float(sum(t.on_front for t in status.trials)), 0)],
